@@ -1,0 +1,56 @@
+"""Grain pipelines over in-memory arrays: seeded shuffled training batches, padded eval batches."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import grain
+import jax
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+
+
+def process_slice(global_batch_size: int) -> slice:
+    """This process's rows of a global batch."""
+    local = global_batch_size // jax.process_count()
+    start = jax.process_index() * local
+    return slice(start, start + local)
+
+
+def shuffled_batches(arrays: Arrays, *, seed: int, batch_size: int, shuffle: bool = True) -> grain.IterDataset:
+    """Endless host-local training batches; a new seeded order every epoch; checkpointable position.
+
+    The global batch sequence depends only on the seed, not on the number of processes: each process
+    takes its rows of the same global index batch.
+    """
+    num_examples = len(next(iter(arrays.values())))
+    if num_examples < batch_size:
+        raise ValueError(f"The training split has {num_examples} examples, fewer than data.batch_size={batch_size}.")
+    indices = grain.MapDataset.range(num_examples)
+    if shuffle:
+        indices = indices.seed(seed).shuffle()
+    rows = process_slice(batch_size)
+    batches = indices.repeat().batch(batch_size).map(lambda index_batch: {k: v[index_batch[rows]] for k, v in arrays.items()})
+    return batches.to_iter_dataset()
+
+
+def generated_batches(make_batch: Callable[[int], Arrays]) -> grain.IterDataset:
+    """Endless batches produced from the step index alone (e.g. random text offsets)."""
+    return grain.MapDataset.range(2**62).map(make_batch).to_iter_dataset()
+
+
+def padded_batches(arrays: Arrays, batch_size: int, max_batches: int = 0) -> Iterator[Arrays]:
+    """The split in order, in host-local batches; the last is zero-padded and `mask` marks real rows."""
+    num_examples = len(next(iter(arrays.values())))
+    rows = process_slice(batch_size)
+    num_batches = -(-num_examples // batch_size)
+    if max_batches:
+        num_batches = min(num_batches, max_batches)
+    for start in range(0, num_batches * batch_size, batch_size):
+        index = np.arange(start, start + batch_size)[rows]
+        mask = index < num_examples
+        index = np.where(mask, index, 0)
+        batch = {key: value[index] for key, value in arrays.items()}
+        batch["mask"] = mask
+        yield batch

@@ -1,0 +1,51 @@
+"""Model registry: a config section per model, built from the model's own dataclass fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+
+import flax.linen as nn
+import ml_collections
+
+from jaxai.config import ConfigError
+
+# name -> "module:Class"; modules are imported only when used.
+_REGISTRY = {
+    "mlp": "jaxai.models.mlp:MLP",
+    "cnn": "jaxai.models.cnn:CNN",
+    "gpt": "jaxai.models.transformer:GPT",
+    "rnn": "jaxai.models.rnn:RNNLM",
+}
+# Sizes that come from the data (set by the task), and linen internals: never config keys.
+_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size"}
+
+
+def model_class(name: str) -> type[nn.Module]:
+    """The linen Module class registered under `name`."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"Unknown model {name!r}.{hint} Known models: {sorted(_REGISTRY)}.")
+    module_name, class_name = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def model_config(name: str) -> ml_collections.ConfigDict:
+    """A config section with `name` and every constructor field of the model at its default."""
+    config = ml_collections.ConfigDict({"name": name})
+    for field in dataclasses.fields(model_class(name)):
+        if field.name in _NOT_CONFIGURABLE or not field.init:
+            continue
+        if field.default is dataclasses.MISSING:
+            raise TypeError(f"Model field {name}.{field.name} needs a default to be configurable.")
+        config[field.name] = field.default
+    return config
+
+
+def build_model(config: ml_collections.ConfigDict, **fields) -> nn.Module:
+    """Instantiates the model a config section describes; `fields` fill data-derived sizes."""
+    kwargs = {key: value for key, value in config.items() if key != "name"}
+    kwargs.update(fields)
+    return model_class(config.name)(**kwargs)

@@ -1,0 +1,348 @@
+"""Decoder-only GPT (nanoGPT-style) in Flax linen, with a KV cache and sampling.
+
+Layout: token + learned position embeddings -> `num_layers` pre-LayerNorm `DecoderBlock`s
+(causal `SelfAttention`, GELU `MLP`) -> final LayerNorm -> logits against the token embedding
+table (tied input/output embeddings). Attention runs through `jax.nn.dot_product_attention`, so
+`attention_impl='cudnn'` gets the fused flash kernel on GPUs (it needs bf16/fp16 compute).
+Attention-probability dropout is not applied (the fused kernels have none); dropout acts on the
+embeddings and on the residual branches.
+
+Every parameter names its axes (vocab, embed, heads, kv, mlp, norm) for `jaxai.sharding`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Dtype = Any  # A dtype or its name ("float32", "bfloat16").
+INIT_STD = 0.02
+
+
+def _init(stddev: float, axes: tuple[str | None, ...]) -> nn.initializers.Initializer:
+    return nn.with_logical_partitioning(nn.initializers.normal(stddev), axes)
+
+
+def _zeros(axes: tuple[str | None, ...]) -> nn.initializers.Initializer:
+    return nn.with_logical_partitioning(nn.initializers.zeros_init(), axes)
+
+
+def _layer_norm(use_bias: bool, dtype: Dtype, name: str) -> nn.LayerNorm:
+    return nn.LayerNorm(
+        epsilon=1e-5,
+        use_bias=use_bias,
+        dtype=dtype,
+        scale_init=nn.with_logical_partitioning(nn.initializers.ones_init(), ("norm",)),
+        bias_init=_zeros(("norm",)),
+        name=name,
+    )
+
+
+class SelfAttention(nn.Module):
+    """Causal multi-head self-attention; with `decode=True` it keeps a KV cache in 'cache'."""
+
+    num_heads: int
+    use_bias: bool = True
+    dropout_rate: float = 0.0
+    residual_init_std: float = INIT_STD
+    dtype: Dtype = "float32"
+    attention_impl: str | None = "xla"
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        embed_dim = x.shape[-1]
+        if embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={self.num_heads}.")
+        head_dim = embed_dim // self.num_heads
+        project_in = functools.partial(
+            nn.DenseGeneral,
+            features=(self.num_heads, head_dim),
+            use_bias=self.use_bias,
+            dtype=self.dtype,
+            kernel_init=_init(INIT_STD, ("embed", "heads", "kv")),
+            bias_init=_zeros(("heads", "kv")),
+        )
+        heads_axes = ("batch", "length", "heads", "kv")
+        query = nn.with_logical_constraint(project_in(name="query")(x), heads_axes)  # [B, T, N, H]
+        key = nn.with_logical_constraint(project_in(name="key")(x), heads_axes)
+        value = nn.with_logical_constraint(project_in(name="value")(x), heads_axes)
+
+        if self.decode and self.has_variable("cache", "cached_key"):
+            key, value, mask = self._extend_cache(key, value)  # [B, S, N, H] over the whole cache
+            out = jax.nn.dot_product_attention(query, key, value, mask=mask, implementation="xla")
+        else:  # Training, scoring, and cache creation (whose shapes the init call sets).
+            if self.decode:
+                self._extend_cache(key, value)
+            out = jax.nn.dot_product_attention(query, key, value, is_causal=True, implementation=self.attention_impl)
+        out = nn.with_logical_constraint(out, heads_axes)  # [B, T, N, H]
+
+        out = nn.DenseGeneral(
+            features=embed_dim,
+            axis=(-2, -1),
+            use_bias=self.use_bias,
+            dtype=self.dtype,
+            kernel_init=_init(self.residual_init_std, ("heads", "kv", "embed")),
+            bias_init=_zeros(("embed",)),
+            name="out",
+        )(out)  # [B, T, E]
+        return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
+
+    def _extend_cache(self, key: jax.Array, value: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Writes `key`/`value` [B, T, N, H] at `cache_index`; returns the cache and the causal mask."""
+        initialized = self.has_variable("cache", "cached_key")
+        cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
+        cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
+        cache_index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
+        if not initialized:  # Creating the cache: its length is the length of this call's input.
+            return key, value, jnp.ones((1, 1, 1, 1), bool)
+        length, cache_length = key.shape[1], cached_key.value.shape[1]
+        index = cache_index.value
+        cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, key, (0, index, 0, 0))
+        cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, value, (0, index, 0, 0))
+        cache_index.value = index + length
+        query_positions = index + jnp.arange(length)  # [T]
+        mask = jnp.arange(cache_length)[None, :] <= query_positions[:, None]  # [T, S]: no look-ahead
+        return cached_key.value, cached_value.value, mask[None, None]  # mask [1, 1, T, S]
+
+
+class MLP(nn.Module):
+    """Position-wise Dense -> GELU -> Dense, widening by `mlp_ratio`."""
+
+    mlp_ratio: int = 4
+    use_bias: bool = True
+    dropout_rate: float = 0.0
+    residual_init_std: float = INIT_STD
+    dtype: Dtype = "float32"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        embed_dim = x.shape[-1]
+        hidden = nn.Dense(
+            self.mlp_ratio * embed_dim,
+            use_bias=self.use_bias,
+            dtype=self.dtype,
+            kernel_init=_init(INIT_STD, ("embed", "mlp")),
+            bias_init=_zeros(("mlp",)),
+            name="up",
+        )(x)
+        hidden = nn.with_logical_constraint(nn.gelu(hidden, approximate=False), ("batch", "length", "mlp"))
+        out = nn.Dense(
+            embed_dim,
+            use_bias=self.use_bias,
+            dtype=self.dtype,
+            kernel_init=_init(self.residual_init_std, ("mlp", "embed")),
+            bias_init=_zeros(("embed",)),
+            name="down",
+        )(hidden)
+        return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
+
+
+class DecoderBlock(nn.Module):
+    """Pre-LayerNorm block: x + SelfAttention(LN(x)), then x + MLP(LN(x))."""
+
+    num_heads: int
+    mlp_ratio: int = 4
+    use_bias: bool = True
+    dropout_rate: float = 0.0
+    residual_init_std: float = INIT_STD
+    dtype: Dtype = "float32"
+    attention_impl: str | None = "xla"
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        x = x + SelfAttention(
+            self.num_heads, self.use_bias, self.dropout_rate, self.residual_init_std,
+            self.dtype, self.attention_impl, self.decode, name="attention",
+        )(_layer_norm(self.use_bias, self.dtype, "attention_norm")(x), train=train)
+        x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
+        x = x + MLP(
+            self.mlp_ratio, self.use_bias, self.dropout_rate, self.residual_init_std, self.dtype, name="mlp"
+        )(_layer_norm(self.use_bias, self.dtype, "mlp_norm")(x), train=train)
+        return nn.with_logical_constraint(x, ("batch", "length", "embed"))
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer language model: tokens [B, T] int -> logits [B, T, vocab] float32.
+
+    `dtype` is the compute dtype (parameters stay float32). `attention_impl` is passed to
+    `jax.nn.dot_product_attention` ('xla', 'cudnn', or None to let JAX choose). With `decode=True`
+    each call continues the sequence held in the 'cache' collection (see `generate`).
+    """
+
+    vocab_size: int = 256
+    block_size: int = 256  # Longest context (number of learned positions).
+    num_layers: int = 6
+    num_heads: int = 6
+    embed_dim: int = 384
+    mlp_ratio: int = 4
+    dropout_rate: float = 0.0
+    use_bias: bool = True
+    dtype: Dtype = "float32"
+    attention_impl: str | None = "xla"
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array, *, train: bool) -> jax.Array:
+        length = tokens.shape[1]
+        if length > self.block_size:
+            raise ValueError(f"Sequence length {length} exceeds block_size={self.block_size}.")
+        positions = jnp.arange(length)  # [T]
+        if self.decode:  # Positions continue from the tokens already in the cache.
+            initialized = self.has_variable("cache", "position_index")
+            position_index = self.variable("cache", "position_index", lambda: jnp.array(0, jnp.int32))
+            if initialized:
+                positions = positions + position_index.value
+                position_index.value = position_index.value + length
+
+        token_embed = nn.Embed(
+            self.vocab_size, self.embed_dim, dtype=self.dtype,
+            embedding_init=_init(INIT_STD, ("vocab", "embed")), name="token_embed",
+        )
+        position_embed = nn.Embed(
+            self.block_size, self.embed_dim, dtype=self.dtype,
+            embedding_init=_init(INIT_STD, (None, "embed")), name="position_embed",
+        )
+        x = token_embed(tokens) + position_embed(positions)[None]  # [B, T, E]
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
+
+        residual_init_std = INIT_STD / math.sqrt(2 * self.num_layers)
+        for layer in range(self.num_layers):
+            x = DecoderBlock(
+                self.num_heads, self.mlp_ratio, self.use_bias, self.dropout_rate, residual_init_std,
+                self.dtype, self.attention_impl, self.decode, name=f"block_{layer}",
+            )(x, train=train)
+        x = _layer_norm(self.use_bias, self.dtype, "final_norm")(x)
+        logits = token_embed.attend(x)  # [B, T, V]: tied with the input embedding
+        logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
+        return logits.astype(jnp.float32)
+
+
+def flops_per_token(model: GPT | Mapping[str, Any]) -> float:
+    """Training FLOPs per token (forward + backward), nanoGPT's 6N + 12*L*H*Q*T estimate.
+
+    N counts the non-embedding parameters as nanoGPT does (the tied token table is counted,
+    the position table is not).
+    """
+    model = _as_gpt(model)
+    embed, layers, block = model.embed_dim, model.num_layers, model.block_size
+    bias = int(model.use_bias)
+    norm = (1 + bias) * embed
+    per_layer = (
+        2 * norm
+        + 4 * (embed * embed + bias * embed)  # query, key, value, out
+        + 2 * model.mlp_ratio * embed * embed + bias * (model.mlp_ratio * embed + embed)
+    )
+    num_params = model.vocab_size * embed + layers * per_layer + norm
+    head_dim = embed // model.num_heads
+    return 6.0 * num_params + 12.0 * layers * model.num_heads * head_dim * block
+
+
+def sample_logits(rng: jax.Array, logits: jax.Array, temperature: float | jax.Array, top_k: int | None) -> jax.Array:
+    """Next tokens [B] int32 from logits [B, V]: argmax if temperature is 0, else top-k sampling."""
+    if top_k:  # None or 0 keeps the whole vocabulary.
+        kth_largest = jax.lax.top_k(logits, min(top_k, logits.shape[-1]))[0][..., -1:]  # [B, 1]
+        logits = jnp.where(logits < kth_largest, -jnp.inf, logits)
+    scaled = logits / jnp.maximum(temperature, 1e-6)
+    sampled = jax.random.categorical(rng, scaled, axis=-1)
+    return jnp.where(temperature > 0, sampled, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
+
+
+def generate(
+    model: GPT | Mapping[str, Any],
+    params: Any,
+    prompt_tokens: jax.Array,
+    rng: jax.Array,
+    num_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    use_cache: bool = True,
+) -> jax.Array:
+    """Continues `prompt_tokens` [B, T0] by `num_tokens` sampled tokens -> [B, T0 + num_tokens].
+
+    `use_cache=True` runs one token at a time against a KV cache (prompt + new tokens must fit
+    in block_size); `use_cache=False` recomputes the context, cropped to its last block_size
+    tokens, for every new token. `model` is a GPT or a mapping of GPT fields ('name' ignored).
+    """
+    model = _as_gpt(model).clone(decode=False)
+    params = nn.meta.unbox(params)
+    prompt_tokens = jnp.asarray(prompt_tokens, jnp.int32)
+    if prompt_tokens.ndim != 2 or prompt_tokens.shape[1] == 0:
+        raise ValueError(f"prompt_tokens must be [batch, length>=1], got shape {prompt_tokens.shape}.")
+    if num_tokens <= 0:
+        return prompt_tokens
+    total = prompt_tokens.shape[1] + num_tokens
+    temperature = jnp.float32(temperature)
+    if not use_cache:
+        return _generate_recompute(model, params, prompt_tokens, rng, num_tokens, temperature, top_k)
+    if total > model.block_size:
+        raise ValueError(
+            f"Prompt ({prompt_tokens.shape[1]}) + num_tokens ({num_tokens}) = {total} exceeds "
+            f"block_size={model.block_size}; the KV cache cannot hold it. Use use_cache=False to crop."
+        )
+    return _generate_cached(model, params, prompt_tokens, rng, num_tokens, temperature, top_k)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "top_k"))
+def _generate_cached(model, params, prompt_tokens, rng, num_tokens, temperature, top_k):
+    decoder = model.clone(decode=True)
+    batch, prompt_length = prompt_tokens.shape
+    cache_shapes = jax.eval_shape(
+        lambda: decoder.apply(
+            {"params": params}, jnp.zeros((batch, prompt_length + num_tokens), jnp.int32),
+            train=False, mutable=["cache"],
+        )[1]["cache"]
+    )
+    cache = jax.tree.map(lambda shape: jnp.zeros(shape.shape, shape.dtype), cache_shapes)
+
+    def step(cache, tokens):  # tokens [B, T] -> next-token logits [B, V]
+        logits, variables = decoder.apply({"params": params, "cache": cache}, tokens, train=False, mutable=["cache"])
+        return variables["cache"], logits[:, -1]
+
+    cache, logits = step(cache, prompt_tokens)  # The whole prompt fills the cache in one call.
+    rngs = jax.random.split(rng, num_tokens)
+    first = sample_logits(rngs[0], logits, temperature, top_k)
+
+    def body(carry, step_rng):
+        cache, token = carry
+        cache, logits = step(cache, token[:, None])
+        next_token = sample_logits(step_rng, logits, temperature, top_k)
+        return (cache, next_token), next_token
+
+    _, rest = jax.lax.scan(body, (cache, first), rngs[1:])  # rest [num_tokens - 1, B]
+    return jnp.concatenate([prompt_tokens, first[:, None], rest.T], axis=1)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "top_k"))
+def _generate_recompute(model, params, prompt_tokens, rng, num_tokens, temperature, top_k):
+    batch, prompt_length = prompt_tokens.shape
+    total = prompt_length + num_tokens
+    window = min(total, model.block_size)
+    tokens = jnp.concatenate([prompt_tokens, jnp.zeros((batch, num_tokens), jnp.int32)], axis=1)  # [B, total]
+
+    def body(tokens, step_and_rng):
+        step, step_rng = step_and_rng
+        length = prompt_length + step  # Tokens known so far.
+        start = jnp.maximum(length - window, 0)
+        context = jax.lax.dynamic_slice_in_dim(tokens, start, window, axis=1)  # [B, window]
+        logits = model.apply({"params": params}, context, train=False)  # Later slots: causally unseen.
+        last = jax.lax.dynamic_index_in_dim(logits, length - 1 - start, axis=1, keepdims=False)  # [B, V]
+        next_token = sample_logits(step_rng, last, temperature, top_k)
+        return jax.lax.dynamic_update_slice_in_dim(tokens, next_token[:, None], length, axis=1), None
+
+    steps = (jnp.arange(num_tokens), jax.random.split(rng, num_tokens))
+    tokens, _ = jax.lax.scan(body, tokens, steps)
+    return tokens
+
+
+def _as_gpt(model: GPT | Mapping[str, Any]) -> GPT:
+    if isinstance(model, GPT):
+        return model
+    return GPT(**{key: value for key, value in dict(model).items() if key != "name"})

@@ -1,0 +1,78 @@
+"""Next-token language modelling (GPT or RNN): cross-entropy, val loss and perplexity, sampling."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxai import models, optim
+from jaxai.tasks.base import Batch, Metrics, Task, TrainState, split_variables
+
+
+def default_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.z_loss = 0.0  # Weight of log(Z)^2, keeps the softmax normaliser near 1 (PaLM); 0 = off.
+    return config
+
+
+def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total_steps: int) -> Task:
+    """The language-model task; `dataset_info` supplies `vocab_size`."""
+    model = build_lm(config, dataset_info)
+    tx = optim.make_optimizer(config.optimizer, total_steps)
+    z_loss = float(config.task.z_loss)
+
+    def init(rng: jax.Array, batch: Batch) -> TrainState:
+        params_rng, dropout_rng = jax.random.split(rng)
+        variables = model.init({"params": params_rng, "dropout": dropout_rng}, batch["inputs"], train=False)
+        params, model_state = split_variables(variables)
+        return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), model_state=model_state)
+
+    def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
+        def loss_fn(params):
+            logits = logits_of(model.apply({"params": params}, batch["inputs"], train=True, rngs={"dropout": rng}))
+            loss = token_cross_entropy(logits, batch["targets"]).mean()
+            if z_loss:
+                loss += z_loss * jnp.mean(jax.nn.logsumexp(logits, axis=-1) ** 2)
+            return loss
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        return state.apply_gradients(grads, tx), {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+    def eval_step(state: TrainState, batch: Batch) -> Metrics:
+        logits = logits_of(model.apply({"params": state.params}, batch["inputs"], train=False))
+        mask = batch["mask"].astype(jnp.float32)[:, None]  # [B, 1]: padded sequences count zero.
+        losses = token_cross_entropy(logits, batch["targets"])  # [B, T]
+        return {"loss_sum": jnp.sum(losses * mask), "count": jnp.sum(mask) * losses.shape[1]}
+
+    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize)
+
+
+def build_lm(config: ml_collections.ConfigDict, dataset_info: dict[str, Any]):
+    """The configured GPT or RNN with the data's vocabulary (and the GPT's block size)."""
+    fields = {"vocab_size": int(dataset_info["vocab_size"])}
+    if config.model.name == "gpt" and config.model.block_size < dataset_info["block_size"]:
+        raise ValueError(
+            f"model.block_size={config.model.block_size} is smaller than data.block_size={dataset_info['block_size']}; "
+            "the model has no positions for the later tokens. Make them equal."
+        )
+    return models.build_model(config.model, **fields)
+
+
+def logits_of(output: Any) -> jax.Array:
+    """Model output -> logits (recurrent models also return their carries)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def token_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Per-token cross-entropy in float32: [B, T, V], [B, T] -> [B, T]."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+
+
+def summarize(sums: dict[str, Any]) -> dict[str, Any]:
+    loss = float(sums["loss_sum"]) / float(sums["count"])
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "num_tokens": int(sums["count"])}
