@@ -134,7 +134,8 @@ def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> Iterable[s
 
 def _parse_value(key: str, raw: str, current: Any) -> Any:
     if isinstance(current, str):
-        return raw
+        quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\""
+        return raw[1:-1] if quoted else raw
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):

@@ -5,3 +5,12 @@ import os
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import tempfile  # noqa: E402
+
+import jax  # noqa: E402
+
+# Tests build many small runs of the same shapes: a persistent compilation cache turns recompiles into reads.
+jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jaxai-test-xla-cache-"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from typing import Any, Iterator
 
 import flax.linen as nn
@@ -55,6 +56,9 @@ def total_train_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -
 def mesh_context(mesh: jax.sharding.Mesh) -> contextlib.ExitStack:
     """Mesh and logical-axis rules active while steps trace (for activation sharding constraints)."""
     stack = contextlib.ExitStack()
+    # Flax's logical constraints look for the legacy `with mesh:` context (jax.set_mesh breaks them).
+    stack.enter_context(warnings.catch_warnings())
+    warnings.filterwarnings("ignore", message=".*`with mesh:` context manager has been deprecated", category=DeprecationWarning)
     stack.enter_context(mesh)
     stack.enter_context(nn.logical_axis_rules(sharding.LOGICAL_AXIS_RULES))
     return stack
