@@ -134,9 +134,9 @@ def _main_with_clear_errors(command_line: CommandLine) -> None:
 
 def run() -> None:
     """Console-script entry point."""
+    from jaxai import runtime
+
+    runtime.ensure_allocator(sys.argv)  # Before anything allocates: may re-execute this command.
     sys.modules["__main__"].__doc__ = __doc__  # What `jaxai --help` shows above the flags.
     app.run(_main_with_clear_errors, flags_parser=parse_flags)
 
-
-if __name__ == "__main__":
-    run()

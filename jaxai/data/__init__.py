@@ -45,11 +45,19 @@ def _text(config: ml_collections.ConfigDict, seed: int) -> Dataset:
     return text_dataset(config, seed)
 
 
+def _words(config: ml_collections.ConfigDict, seed: int) -> Dataset:
+    from jaxai.data.words import skipgram_dataset
+
+    return skipgram_dataset(config, seed)
+
+
 _REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Dataset]] = {
     "mnist": _mnist,
     "synthetic_mnist": _synthetic_mnist,
     "tiny_shakespeare": _text,
     "text": _text,
+    "tiny_shakespeare_words": _words,
+    "text_words": _words,
 }
 
 

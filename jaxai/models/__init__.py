@@ -17,9 +17,10 @@ _REGISTRY = {
     "cnn": "jaxai.models.cnn:CNN",
     "gpt": "jaxai.models.transformer:GPT",
     "rnn": "jaxai.models.rnn:RNNLM",
+    "skipgram": "jaxai.models.word2vec:SkipGram",
 }
 # Sizes that come from the data (set by the task), and linen internals: never config keys.
-_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size"}
+_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode"}
 
 
 def model_class(name: str) -> type[nn.Module]:

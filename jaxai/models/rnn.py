@@ -91,7 +91,6 @@ def generate(
     `use_cache=True` carries the recurrent state and feeds one token at a time (no length limit);
     `use_cache=False` reruns the whole sequence from a zero state for every token (slow; a check).
     """
-    params = nn.meta.unbox(params)
     prompt_tokens = jnp.asarray(prompt_tokens, jnp.int32)
     if prompt_tokens.ndim != 2 or prompt_tokens.shape[1] == 0:
         raise ValueError(f"prompt_tokens must be [batch, length>=1], got shape {prompt_tokens.shape}.")

@@ -7,7 +7,9 @@ table (tied input/output embeddings). Attention runs through `jax.nn.dot_product
 Attention-probability dropout is not applied (the fused kernels have none); dropout acts on the
 embeddings and on the residual branches.
 
-Every parameter names its axes (vocab, embed, heads, kv, mlp, norm) for `jaxai.sharding`.
+Every parameter names its axes (vocab, embed, heads, mlp, norm) for `jaxai.sharding`; attention
+projections are 2-D with an ('embed', 'heads') layout, 'heads' spanning num_heads * head_dim, so
+tensor parallelism splits whole heads when num_heads divides by the mesh's tensor size.
 """
 
 from __future__ import annotations
@@ -60,19 +62,20 @@ class SelfAttention(nn.Module):
         if embed_dim % self.num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={self.num_heads}.")
         head_dim = embed_dim // self.num_heads
-        project_in = functools.partial(
-            nn.DenseGeneral,
-            features=(self.num_heads, head_dim),
-            use_bias=self.use_bias,
-            dtype=self.dtype,
-            kernel_init=_init(INIT_STD, ("embed", "heads", "kv")),
-            bias_init=_zeros(("heads", "kv")),
-        )
+        batch, length = x.shape[:2]
         heads_axes = ("batch", "length", "heads", "kv")
-        query = nn.with_logical_constraint(project_in(name="query")(x), heads_axes)  # [B, T, N, H]
-        key = nn.with_logical_constraint(project_in(name="key")(x), heads_axes)
-        value = nn.with_logical_constraint(project_in(name="value")(x), heads_axes)
 
+        def project_in(name: str) -> jax.Array:  # [B, T, E] -> [B, T, N, H]
+            # A 2-D kernel whose output axis is N heads of H contiguous features (not DenseGeneral's
+            # 3-D kernel, whose flattened init trips Flax's logical constraints under jax.set_mesh).
+            projected = nn.Dense(
+                embed_dim, use_bias=self.use_bias, dtype=self.dtype,
+                kernel_init=_init(INIT_STD, ("embed", "heads")), bias_init=_zeros(("heads",)), name=name,
+            )(x)
+            projected = projected.reshape(batch, length, self.num_heads, head_dim)  # [B, T, N, H]
+            return nn.with_logical_constraint(projected, heads_axes)
+
+        query, key, value = project_in("query"), project_in("key"), project_in("value")
         if self.decode and self.has_variable("cache", "cached_key"):
             key, value, mask = self._extend_cache(key, value)  # [B, S, N, H] over the whole cache
             out = jax.nn.dot_product_attention(query, key, value, mask=mask, implementation="xla")
@@ -80,16 +83,11 @@ class SelfAttention(nn.Module):
             if self.decode:
                 self._extend_cache(key, value)
             out = jax.nn.dot_product_attention(query, key, value, is_causal=True, implementation=self.attention_impl)
-        out = nn.with_logical_constraint(out, heads_axes)  # [B, T, N, H]
+        out = nn.with_logical_constraint(out, heads_axes).reshape(batch, length, embed_dim)  # [B, T, N*H]
 
-        out = nn.DenseGeneral(
-            features=embed_dim,
-            axis=(-2, -1),
-            use_bias=self.use_bias,
-            dtype=self.dtype,
-            kernel_init=_init(self.residual_init_std, ("heads", "kv", "embed")),
-            bias_init=_zeros(("embed",)),
-            name="out",
+        out = nn.Dense(
+            embed_dim, use_bias=self.use_bias, dtype=self.dtype,
+            kernel_init=_init(self.residual_init_std, ("heads", "embed")), bias_init=_zeros(("embed",)), name="out",
         )(out)  # [B, T, E]
         return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
 
@@ -271,8 +269,7 @@ def generate(
     in block_size); `use_cache=False` recomputes the context, cropped to its last block_size
     tokens, for every new token. `model` is a GPT or a mapping of GPT fields ('name' ignored).
     """
-    model = _as_gpt(model).clone(decode=False)
-    params = nn.meta.unbox(params)
+    model = _as_gpt(model).clone(decode=False)  # Boxed (logically partitioned) params are fine.
     prompt_tokens = jnp.asarray(prompt_tokens, jnp.int32)
     if prompt_tokens.ndim != 2 or prompt_tokens.shape[1] == 0:
         raise ValueError(f"prompt_tokens must be [batch, length>=1], got shape {prompt_tokens.shape}.")

@@ -16,6 +16,7 @@ from jaxai.tasks.base import Task
 _REGISTRY = {
     "classification": "jaxai.tasks.classification",
     "language_model": "jaxai.tasks.language_model",
+    "word2vec": "jaxai.tasks.word2vec",
 }
 
 __all__ = ["Task", "task_config", "task_module"]

@@ -20,12 +20,16 @@ class Task(NamedTuple):
     train_step(state, batch, rng) -> (state, metrics)   metrics are batch means
     eval_step(state, batch) -> sums                 sums over the unmasked examples of the batch
     summarize(sums) -> metrics                      host-side: sums over all eval batches -> metrics
+    export(state, workdir) -> None                  optional: files made from the final state
+    flops_per_example                               optional: model FLOPs of one training example (MFU)
     """
 
     init: Callable[[jax.Array, Batch], PyTree]
     train_step: Callable[[PyTree, Batch, jax.Array], tuple[PyTree, Metrics]]
     eval_step: Callable[[PyTree, Batch], Metrics]
     summarize: Callable[[dict[str, Any]], dict[str, Any]]
+    export: Callable[[PyTree, str], None] | None = None
+    flops_per_example: float = 0.0
 
 
 @flax.struct.dataclass

@@ -210,12 +210,16 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
                 if save_now or stop_early:
                     checkpointer.save(step, state, data_iterator)
                     last_saved = step
+                if evaluate_now or save_now or stop_early:
+                    window_time = time.perf_counter()  # Throughput counts training steps only.
                 if stop_early:
                     bar.write(f"Early stopping at step {step}: eval {train_config.early_stopping_metric} "
                               f"has not improved for {evals_without_improvement} evaluations (best {best:.4f}).")
                     break
         if not eval_metrics:  # Resumed at the end: report the final metrics again.
             eval_metrics = evaluate_state(run, state, config.data.eval_split, train_config.eval_batches)
+        if run.task.export is not None and jax.process_index() == 0:
+            run.task.export(jax.device_get(state), workdir)
         writer.write(step, "run", {"event": "end", "wall_s": round(time.perf_counter() - start_time, 3), "last_checkpoint": last_saved})
     finally:
         bar.close()

@@ -1,0 +1,244 @@
+"""MNIST through TFDS: prepared once (from the four raw IDX files or a download), then read without TensorFlow.
+
+Preparing (TFDS's GZIP extraction) imports TensorFlow, the optional extra `pip install 'jaxai[prepare]'`.
+Reading a prepared dataset (`tfds.data_source` over array_record files) does not.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import re
+import socket
+import struct
+import tempfile
+import threading
+import urllib.error
+from typing import Any
+
+import numpy as np
+
+from jaxai.data.errors import DatasetError
+
+RAW_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+DATA_DIR_ENV = "JAXAI_DATA_DIR"  # Raw files, when no data_dir is passed.
+TFDS_DIR_ENV = "TFDS_DATA_DIR"  # Prepared datasets, when no tfds_dir is passed.
+IMAGE_SHAPE = (28, 28, 1)
+_DOWNLOAD_HOST = "storage.googleapis.com"  # Where TFDS downloads MNIST from.
+_PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+_IDX_IMAGES_MAGIC, _IDX_LABELS_MAGIC = 2051, 2049
+
+
+def load_mnist(
+    split: str, *, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True
+) -> dict[str, np.ndarray]:
+    """Returns {'image': uint8 [N,28,28,1], 'label': int32 [N]} for a TFDS split string ('test', 'train[:55000]').
+
+    Prepares the dataset first if `tfds_dir` lacks it (see `prepare_mnist`); reading needs no TensorFlow.
+    Examples come in TFDS's fixed order (a deterministic shuffle of the raw files' order).
+    """
+    tfds_dir = prepare_mnist(data_dir=data_dir, tfds_dir=tfds_dir, verify_checksums=verify_checksums)
+    import tensorflow_datasets as tfds
+
+    try:
+        source = tfds.data_source("mnist", split=split, data_dir=tfds_dir, download=False)
+        num_examples = len(source)
+    except (ValueError, KeyError) as e:  # A malformed or unknown split, or an empty slice.
+        raise DatasetError(f"Cannot read MNIST split {split!r} from {tfds_dir}: {e}") from e
+    if num_examples == 0:
+        raise DatasetError(f"MNIST split {split!r} in {tfds_dir} has no examples.")
+    records = source.__getitems__(list(range(num_examples)))
+    return {
+        "image": np.stack([r["image"] for r in records]).astype(np.uint8, copy=False),
+        "label": np.asarray([r["label"] for r in records], dtype=np.int32),
+    }
+
+
+def prepare_mnist(*, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True) -> str:
+    """Prepares MNIST (array_record) in the TFDS dir unless already there; returns the TFDS dir used.
+
+    data_dir: the four raw files (directly or in a `mnist/` subfolder); else $JAXAI_DATA_DIR; else TFDS downloads.
+    tfds_dir: prepared datasets; else $TFDS_DATA_DIR; else ~/tensorflow_datasets.
+    verify_checksums: False (for tests only) accepts raw files that are not the originals, of any example count.
+    """
+    tfds_dir = resolve_tfds_dir(tfds_dir)
+    import tensorflow_datasets as tfds
+
+    existing = tfds.builder("mnist", data_dir=tfds_dir)  # No file_format: it would clash with a prepared one's.
+    if existing.is_prepared():
+        file_format = existing.info.file_format.value if existing.info.file_format else "tfrecord"
+        if file_format != "array_record":
+            raise DatasetError(
+                f"MNIST in {existing.data_dir} was prepared as {file_format}, but jaxai reads array_record "
+                "files: delete that directory (it is re-prepared on the next run) or set --config.data.tfds_dir "
+                f"or ${TFDS_DIR_ENV} to another directory."
+            )
+        return tfds_dir
+
+    raw_dir, source = resolve_raw_dir(data_dir)
+    _require_tensorflow(tfds_dir)
+    if raw_dir is None and not _network_reachable():
+        raise _missing_data_error(f"no raw-file directory is set and {_DOWNLOAD_HOST} cannot be reached (offline?)")
+    builder_cls = _unverified_builder_cls() if raw_dir is not None and not verify_checksums else type(existing)
+    builder = builder_cls(data_dir=tfds_dir, file_format="array_record")
+    from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
+
+    try:
+        os.makedirs(tfds_dir, exist_ok=True)
+        # A fresh extraction dir: TFDS keys extractions of manual files by file name alone, so a kept one could
+        # serve stale contents for different raw files; the extracted IDX files are not needed afterwards anyway.
+        with tempfile.TemporaryDirectory(prefix=".mnist-extract-", dir=tfds_dir) as extract_dir:
+            config = tfds.download.DownloadConfig(manual_dir=raw_dir, extract_dir=extract_dir, try_download_gcs=False)
+            builder.download_and_prepare(download_config=config)
+    except NonMatchingChecksumError as e:
+        where = f"{raw_dir} (set by {source})" if raw_dir is not None else "the download"
+        bad = re.search(r"downloaded to (\S+), has wrong checksum", str(e))
+        what = f"{os.path.basename(bad.group(1))} in {where} does" if bad else f"The MNIST files in {where} do"
+        raise DatasetError(
+            f"{what} not match the original's checksum: the files must be the byte-exact originals "
+            f"{', '.join(RAW_FILES)} (still gzipped, not re-compressed, decompressed or edited)."
+        ) from e
+    except PermissionError as e:
+        raise DatasetError(
+            f"Cannot write the prepared dataset under {tfds_dir} ({e}): set --config.data.tfds_dir or "
+            f"${TFDS_DIR_ENV} to a writable directory."
+        ) from e
+    except _download_errors() as e:
+        if raw_dir is not None:
+            raise
+        reason = f"no raw-file directory is set and the download failed ({type(e).__name__}: {e})"
+        raise _missing_data_error(reason) from e
+    return tfds_dir
+
+
+def resolve_tfds_dir(tfds_dir: str | None) -> str:
+    """The argument, else $TFDS_DATA_DIR, else ~/tensorflow_datasets; user-expanded."""
+    return os.path.expanduser(tfds_dir or os.environ.get(TFDS_DIR_ENV) or "~/tensorflow_datasets")
+
+
+def resolve_raw_dir(data_dir: str | None) -> tuple[str | None, str]:
+    """(directory holding all four raw files, where it was set), or (None, ...) when none is set (download).
+
+    Raises DatasetError naming the missing files when the directory set lacks some of them.
+    """
+    if data_dir:
+        source = "--config.data.data_dir"
+    elif os.environ.get(DATA_DIR_ENV):
+        data_dir, source = os.environ[DATA_DIR_ENV], f"${DATA_DIR_ENV}"
+    else:
+        return None, "download"
+    root = os.path.expanduser(data_dir)
+    candidates = [root, os.path.join(root, "mnist")]
+    missing = {d: [f for f in RAW_FILES if not os.path.isfile(os.path.join(d, f))] for d in candidates}
+    for d in candidates:
+        if not missing[d]:
+            return d, source
+    if not os.path.isdir(root):
+        raise _missing_data_error(f"data_dir {root!r} (set by {source}) does not exist")
+    best = min(candidates, key=lambda d: len(missing[d]))
+    raise _missing_data_error(
+        f"data_dir {root!r} (set by {source}) lacks {', '.join(missing[best])}"
+        + (f" in {best!r}" if best != root else f" (also looked in {candidates[1]!r})")
+    )
+
+
+def _missing_data_error(reason: str) -> DatasetError:
+    return DatasetError(
+        f"MNIST is not prepared yet and cannot be: {reason}. Either connect to the network so TFDS can download it "
+        f"(with no data_dir set), or set --config.data.data_dir or ${DATA_DIR_ENV} to a directory holding the four "
+        f"original MNIST files, directly or in a mnist/ subfolder: {', '.join(RAW_FILES)}."
+    )
+
+
+def _require_tensorflow(tfds_dir: str) -> None:
+    try:
+        import tensorflow  # noqa: F401  (TFDS's GZIP extraction needs it)
+    except ImportError as e:
+        raise DatasetError(
+            f"Preparing MNIST (once, into {tfds_dir}) needs TensorFlow, which is not installed: "
+            "pip install 'jaxai[prepare]' (or pip install tensorflow-cpu). Reading the prepared dataset afterwards "
+            "(training, eval) does not need TensorFlow; you may also prepare on another machine and copy the "
+            f"TFDS dir (--config.data.tfds_dir / ${TFDS_DIR_ENV})."
+        ) from e
+
+
+def _network_reachable(host: str = _DOWNLOAD_HOST, port: int = 443, timeout_s: float = 5.0) -> bool:
+    """Whether `host` accepts a TCP connection within timeout_s (True behind a proxy: let TFDS try).
+
+    TFDS retries a failed download for minutes; this makes the offline case fail at once.
+    """
+    if any(os.environ.get(v) for v in _PROXY_ENV):
+        return True
+    reached: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                reached.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)  # Bounds DNS resolution too, which ignores the timeout.
+    thread.start()
+    thread.join(2 * timeout_s)
+    return bool(reached)
+
+
+def _download_errors() -> tuple[type[BaseException], ...]:
+    import requests
+    import tensorflow_datasets as tfds
+
+    return (
+        tfds.download.DownloadError,
+        requests.RequestException,
+        urllib.error.URLError,
+        ConnectionError,
+        TimeoutError,
+        socket.gaierror,
+    )
+
+
+def _idx_count(images_path: Any, labels_path: Any) -> int:
+    """Number of examples in a gzipped IDX image/label file pair, after checking their headers."""
+    try:
+        with gzip.open(images_path, "rb") as f:
+            magic, count, rows, cols = struct.unpack(">4I", f.read(16))
+        with gzip.open(labels_path, "rb") as f:
+            label_magic, label_count = struct.unpack(">2I", f.read(8))
+    except (OSError, EOFError, struct.error) as e:
+        raise DatasetError(f"{images_path} / {labels_path} are not gzipped IDX files: {e}") from e
+    if (magic, rows, cols, label_magic) != (_IDX_IMAGES_MAGIC, 28, 28, _IDX_LABELS_MAGIC) or count != label_count:
+        raise DatasetError(
+            f"{images_path} / {labels_path} are not a matching pair of MNIST IDX files (header: magic {magic}, "
+            f"{count} images of {rows}x{cols}; labels magic {label_magic}, {label_count} labels)."
+        )
+    return count
+
+
+@functools.cache
+def _unverified_builder_cls() -> type:
+    """TFDS's MNIST builder reading manual_dir's raw files without checksum checks, counts from the IDX headers."""
+    import tensorflow_datasets as tfds
+
+    class _UnverifiedMNIST(tfds.image_classification.MNIST, skip_registration=True):
+        name = "mnist"  # Same name, version and features: the result is read as TFDS's "mnist".
+        MANUAL_DOWNLOAD_INSTRUCTIONS = f"Place {', '.join(RAW_FILES)} in the manual dir."
+
+        def _split_generators(self, dl_manager: Any) -> list[Any]:
+            generators = []
+            for split, prefix in ((tfds.Split.TRAIN, "train"), (tfds.Split.TEST, "t10k")):
+                images = dl_manager.manual_dir / f"{prefix}-images-idx3-ubyte.gz"
+                labels = dl_manager.manual_dir / f"{prefix}-labels-idx1-ubyte.gz"
+                num_examples = _idx_count(images, labels)
+                paths = dl_manager.extract({"data_path": images, "label_path": labels})
+                gen_kwargs = dict(num_examples=num_examples, **paths)
+                generators.append(tfds.core.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
+            return generators
+
+    return _UnverifiedMNIST
