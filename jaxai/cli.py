@@ -39,6 +39,10 @@ class CommandLine(NamedTuple):
 
 def parse_flags(argv: list[str]) -> CommandLine:
     """absl parsing, with `--config.KEY=VALUE` collected as config overrides."""
+    if "--help" in argv or "-h" in argv:
+        print(__doc__)
+        print(FLAGS.module_help(sys.modules[__name__]))
+        sys.exit(0)
     overrides, rest = [], [argv[0]]
     arguments = iter(argv[1:])
     for argument in arguments:
@@ -137,6 +141,5 @@ def run() -> None:
     from jaxai import runtime
 
     runtime.ensure_allocator(sys.argv)  # Before anything allocates: may re-execute this command.
-    sys.modules["__main__"].__doc__ = __doc__  # What `jaxai --help` shows above the flags.
     app.run(_main_with_clear_errors, flags_parser=parse_flags)
 

@@ -39,6 +39,9 @@ def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     config.data.path = ""  # Text datasets: a user's corpus file.
     config.data.tokenizer = "char"  # Text datasets: 'char' or 'byte'.
     config.data.block_size = 0  # Text datasets: tokens per training sequence.
+    config.data.window = 5  # Word datasets: largest skip-gram context distance (word2vec samples 1..window).
+    config.data.min_count = 5  # Word datasets: words seen fewer times are dropped from the vocabulary.
+    config.data.subsample = 1e-3  # Word datasets: frequent-word subsampling threshold t (Mikolov); 0 = off.
 
     config.train = ml_collections.ConfigDict()
     config.train.num_epochs = 1  # Passes over the training set (ignored when num_steps > 0).

@@ -96,12 +96,16 @@ def generate(
         raise ValueError(f"prompt_tokens must be [batch, length>=1], got shape {prompt_tokens.shape}.")
     if num_tokens <= 0:
         return prompt_tokens
+    temperature = float(temperature)
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}.")
     run = _generate_stateful if use_cache else _generate_recompute
-    return run(model, params, prompt_tokens, rng, num_tokens, jnp.float32(temperature), top_k)
+    return run(model, params, prompt_tokens, rng, num_tokens, jnp.float32(temperature), temperature == 0, top_k)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "top_k"))
-def _generate_stateful(model, params, prompt_tokens, rng, num_tokens, temperature, top_k):
+@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "greedy", "top_k"))
+def _generate_stateful(model, params, prompt_tokens, rng, num_tokens, temperature, greedy, top_k):
+    temperature = 0.0 if greedy else temperature  # A Python 0 makes sample_logits take the argmax.
     logits, carries = model.apply({"params": params}, prompt_tokens, train=False)
     rngs = jax.random.split(rng, num_tokens)
     first = sample_logits(rngs[0], logits[:, -1], temperature, top_k)
@@ -116,8 +120,9 @@ def _generate_stateful(model, params, prompt_tokens, rng, num_tokens, temperatur
     return jnp.concatenate([prompt_tokens, first[:, None], rest.T], axis=1)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "top_k"))
-def _generate_recompute(model, params, prompt_tokens, rng, num_tokens, temperature, top_k):
+@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "greedy", "top_k"))
+def _generate_recompute(model, params, prompt_tokens, rng, num_tokens, temperature, greedy, top_k):
+    temperature = 0.0 if greedy else temperature  # A Python 0 makes sample_logits take the argmax.
     batch, prompt_length = prompt_tokens.shape
     tokens = jnp.concatenate([prompt_tokens, jnp.zeros((batch, num_tokens), jnp.int32)], axis=1)  # [B, total]
 

@@ -244,13 +244,13 @@ def flops_per_token(model: GPT | Mapping[str, Any]) -> float:
 
 
 def sample_logits(rng: jax.Array, logits: jax.Array, temperature: float | jax.Array, top_k: int | None) -> jax.Array:
-    """Next tokens [B] int32 from logits [B, V]: argmax if temperature is 0, else top-k sampling."""
+    """Next tokens [B] int32 from logits [B, V]: argmax for a Python 0 temperature, else top-k sampling."""
+    if isinstance(temperature, (int, float)) and temperature == 0:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     if top_k:  # None or 0 keeps the whole vocabulary.
         kth_largest = jax.lax.top_k(logits, min(top_k, logits.shape[-1]))[0][..., -1:]  # [B, 1]
         logits = jnp.where(logits < kth_largest, -jnp.inf, logits)
-    scaled = logits / jnp.maximum(temperature, 1e-6)
-    sampled = jax.random.categorical(rng, scaled, axis=-1)
-    return jnp.where(temperature > 0, sampled, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
+    return jax.random.categorical(rng, logits / temperature, axis=-1).astype(jnp.int32)
 
 
 def generate(
@@ -275,20 +275,24 @@ def generate(
         raise ValueError(f"prompt_tokens must be [batch, length>=1], got shape {prompt_tokens.shape}.")
     if num_tokens <= 0:
         return prompt_tokens
+    temperature = float(temperature)
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}.")
     total = prompt_tokens.shape[1] + num_tokens
-    temperature = jnp.float32(temperature)
+    sampling = dict(temperature=jnp.float32(temperature), greedy=temperature == 0, top_k=top_k)
     if not use_cache:
-        return _generate_recompute(model, params, prompt_tokens, rng, num_tokens, temperature, top_k)
+        return _generate_recompute(model, params, prompt_tokens, rng, num_tokens, **sampling)
     if total > model.block_size:
         raise ValueError(
             f"Prompt ({prompt_tokens.shape[1]}) + num_tokens ({num_tokens}) = {total} exceeds "
             f"block_size={model.block_size}; the KV cache cannot hold it. Use use_cache=False to crop."
         )
-    return _generate_cached(model, params, prompt_tokens, rng, num_tokens, temperature, top_k)
+    return _generate_cached(model, params, prompt_tokens, rng, num_tokens, **sampling)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "top_k"))
-def _generate_cached(model, params, prompt_tokens, rng, num_tokens, temperature, top_k):
+@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "greedy", "top_k"))
+def _generate_cached(model, params, prompt_tokens, rng, num_tokens, temperature, greedy, top_k):
+    temperature = 0.0 if greedy else temperature  # A Python 0 makes sample_logits take the argmax.
     decoder = model.clone(decode=True)
     batch, prompt_length = prompt_tokens.shape
     cache_shapes = jax.eval_shape(
@@ -317,8 +321,9 @@ def _generate_cached(model, params, prompt_tokens, rng, num_tokens, temperature,
     return jnp.concatenate([prompt_tokens, first[:, None], rest.T], axis=1)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "top_k"))
-def _generate_recompute(model, params, prompt_tokens, rng, num_tokens, temperature, top_k):
+@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "greedy", "top_k"))
+def _generate_recompute(model, params, prompt_tokens, rng, num_tokens, temperature, greedy, top_k):
+    temperature = 0.0 if greedy else temperature
     batch, prompt_length = prompt_tokens.shape
     total = prompt_length + num_tokens
     window = min(total, model.block_size)

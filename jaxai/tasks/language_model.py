@@ -11,6 +11,7 @@ import ml_collections
 import optax
 
 from jaxai import models, optim
+from jaxai.models import transformer
 from jaxai.tasks.base import Batch, Metrics, Task, TrainState, split_variables
 
 
@@ -49,7 +50,17 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         losses = token_cross_entropy(logits, batch["targets"])  # [B, T]
         return {"loss_sum": jnp.sum(losses * mask), "count": jnp.sum(mask) * losses.shape[1]}
 
-    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize)
+    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize,
+                flops_per_example=flops_per_sequence(model, dataset_info["block_size"]))
+
+
+def flops_per_sequence(model, block_size: int) -> float:
+    """Training FLOPs of one sequence: nanoGPT's estimate for a GPT, 6 x params x tokens otherwise."""
+    if isinstance(model, transformer.GPT):
+        return transformer.flops_per_token(model) * block_size
+    tokens = jax.numpy.zeros((1, block_size), jax.numpy.int32)
+    params = jax.eval_shape(lambda: model.init(jax.random.key(0), tokens, train=False))["params"]
+    return 6.0 * sum(leaf.size for leaf in jax.tree.leaves(params)) * block_size
 
 
 def build_lm(config: ml_collections.ConfigDict, dataset_info: dict[str, Any]):

@@ -18,6 +18,7 @@ import numpy as np
 from jaxai import data as data_lib
 from jaxai import sharding, tasks
 from jaxai.checkpoint import Checkpointer, abstract_with_shardings
+from jaxai.info import peak_flops
 from jaxai.logging import MetricWriter, ProgressBar, format_metrics
 from jaxai.train.workdir import prepare_workdir
 
@@ -162,6 +163,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
     eval_metrics: dict[str, Any] = {}
     best, evals_without_improvement = None, 0
     last_saved = step
+    peak = peak_flops() if run.task.flops_per_example else 0.0
     start_time = time.perf_counter()
 
     def flush() -> None:
@@ -182,8 +184,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
         steps_done = step - window_start
         means["steps_per_s"] = steps_done / elapsed
         means["examples_per_s"] = steps_done * config.data.batch_size / elapsed
+        tokens_per_example = run.dataset.info.get("block_size", 0)
+        if tokens_per_example:
+            means["tokens_per_s"] = means["examples_per_s"] * tokens_per_example
+        if run.task.flops_per_example and peak:
+            means["mfu"] = means["examples_per_s"] * run.task.flops_per_example / (peak * jax.device_count())
         writer.write(step, "train", means)
-        bar.update(0, {"loss": f"{means['loss']:.4f}", "ex/s": f"{means['examples_per_s']:,.0f}"})
+        bar.update(0, _progress_postfix(means))
         window, window_start, window_time = [], step, time.perf_counter()
 
     try:
@@ -227,6 +234,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
         checkpointer.close()
         writer.close()
     return eval_metrics
+
+
+def _progress_postfix(means: dict[str, float]) -> dict[str, str]:
+    postfix = {"loss": f"{means['loss']:.4f}"}
+    if "tokens_per_s" in means:
+        postfix["tok/s"] = f"{means['tokens_per_s']:,.0f}"
+    else:
+        postfix["ex/s"] = f"{means['examples_per_s']:,.0f}"
+    if "mfu" in means:
+        postfix["mfu"] = f"{100 * means['mfu']:.1f}%"
+    return postfix
 
 
 def _track_best(train_config, eval_metrics, best, evals_without_improvement):

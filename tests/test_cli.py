@@ -1,0 +1,81 @@
+"""The `jaxai` command as a user types it: clear one-line errors, train then eval, runtime settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jaxai import runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = "experiments/mnist_cnn.py:smoke"
+
+
+def jaxai(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "jaxai", *args], cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_train_then_eval_from_the_command_line(tmp_path):
+    workdir = str(tmp_path / "run")
+    trained = jaxai("train", "--config", SMOKE, "--workdir", workdir, "--config.train.num_steps=4")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout.strip().splitlines()[-1])["num_examples"] == 512
+    evaluated = jaxai("eval", "--workdir", workdir)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "accuracy" in json.loads(evaluated.stdout.strip().splitlines()[-1])
+    with open(os.path.join(workdir, "metrics.jsonl")) as file:
+        header = json.loads(file.readline())
+    # The allocator jaxai chose is the one the run reports.
+    assert header["allocator"] == runtime.choose_allocator("auto")[0]
+
+
+def test_unknown_config_key_is_one_clear_line(tmp_path):
+    result = jaxai("train", "--config", SMOKE, "--workdir", str(tmp_path), "--config.train.num_stepz=3")
+    assert result.returncode == 1
+    assert "Unknown config key 'train.num_stepz'" in result.stderr and "Did you mean 'train.num_steps'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_xla_flag_is_refused_by_jaxai_not_aborted_by_xla(tmp_path):
+    result = jaxai("train", "--config", SMOKE, "--workdir", str(tmp_path), "--config.runtime.xla_cpu_flags=--xla_cpu_use_mkl_dnn=true")
+    assert result.returncode == 1
+    assert "Unknown XLA flag '--xla_cpu_use_mkl_dnn'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_offline_mnist_names_both_remedies(tmp_path):
+    empty = tmp_path / "raw"
+    empty.mkdir()
+    result = jaxai(
+        "train", "--config", "experiments/mnist_cnn.py", "--workdir", str(tmp_path / "run"),
+        f"--config.data.data_dir={empty}", env={"TFDS_DATA_DIR": str(tmp_path / "tfds")},
+    )
+    assert result.returncode == 1
+    assert "train-images-idx3-ubyte.gz" in result.stderr and "JAXAI_DATA_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_opting_out_of_the_allocator_is_reported(tmp_path):
+    result = jaxai("info", env={"JAXAI_ALLOCATOR": "system"})
+    assert result.returncode == 0, result.stderr
+    assert "allocator: system" in result.stdout
+
+
+def test_help_explains_the_commands():
+    result = jaxai("--help")
+    assert result.returncode == 0
+    assert "jaxai train --config" in result.stdout and "--workdir" in result.stdout
+
+
+def test_allocator_choice_logic():
+    assert runtime.choose_allocator("system") == ("system", None)
+    with pytest.raises(runtime.RuntimeSettingError, match="JAXAI_ALLOCATOR='tcmallocc' is not one of"):
+        runtime.choose_allocator("tcmallocc")
+    name, path = runtime.choose_allocator("auto")
+    assert name in ("tcmalloc", "jemalloc", "mimalloc", "glibc-tuned")
+    assert (path is None) == (name == "glibc-tuned")
