@@ -57,8 +57,8 @@ def test_skipgram_parameters_and_init():
 
 
 def test_training_pulls_co_occurring_words_together_and_exports_vectors(tmp_path):
-    config = toy_config(write_corpus(tmp_path / "corpus.txt", group_corpus()), "train.num_steps=300",
-                        "train.log_every=50", "train.eval_every=300", "optimizer.learning_rate=0.02")
+    config = toy_config(write_corpus(tmp_path / "corpus.txt", group_corpus()), "data.window=1", "train.num_steps=200",
+                        "train.eval_every=200", "optimizer.learning_rate=0.02")
     workdir = str(tmp_path / "run")
     metrics = train(config, workdir)
     losses = [record["loss"] for record in read_metrics(workdir, "train")]

@@ -141,6 +141,8 @@ def skipgram_dataset(config: ml_collections.ConfigDict, seed: int) -> Dataset:
         return {"center": corpus[centers][rows], "context": corpus[contexts][rows]}
 
     queries = query_words(vocab)
+    # `index` is the global query row: the task adds up the rows of all eval batches.
+    query_arrays = {"query": np.asarray([index[word] for word in queries], np.int32), "index": np.arange(len(queries), dtype=np.int32)}
 
     def eval_batches(split: str, max_batches: int = 0):
         if split != EVAL_SPLIT:
@@ -148,8 +150,7 @@ def skipgram_dataset(config: ml_collections.ConfigDict, seed: int) -> Dataset:
                 f"Word datasets evaluate nearest neighbours of query words: set data.eval_split and "
                 f"data.test_split to {EVAL_SPLIT!r}, not {split!r}."
             )
-        arrays = {"query": np.asarray([index[word] for word in queries], np.int32), "index": np.arange(len(queries), dtype=np.int32)}
-        return padded_batches(arrays, config.eval_batch_size, max_batches)
+        return padded_batches(query_arrays, config.eval_batch_size, max_batches)
 
     return Dataset(
         info={

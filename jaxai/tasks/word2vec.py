@@ -101,7 +101,8 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         for a, b, c, d in analogies:
             key = f"{a}:{b}::{c}:{d}"
             if (a, b, c, d) not in answers:
-                analogy_words_out[key] = "skipped: " + ", ".join(w for w in (a, b, c) if w not in index) + " not in the vocabulary"
+                missing = ", ".join(word for word in (a, b, c) if word not in index)
+                analogy_words_out[key] = f"skipped: {missing} not in the vocabulary"
                 continue
             guesses = [vocab[i] for i in answers[(a, b, c, d)]]
             analogy_words_out[key] = guesses
