@@ -85,6 +85,12 @@ def state_shardings(abstract_state: Any, mesh: Mesh, rules=LOGICAL_AXIS_RULES) -
     return nn.logical_to_mesh_sharding(specs, mesh, rules)
 
 
+def strip_axis_names(tree: Any) -> Any:
+    """Replaces logically-partitioned boxes by their values (no sharding constraint applied)."""
+    is_box = lambda node: isinstance(node, nn.meta.AxisMetadata)  # noqa: E731
+    return jax.tree.map(lambda node: node.unbox(apply_constraint=False) if is_box(node) else node, tree, is_leaf=is_box)
+
+
 def to_global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     """This process's slice of the batch -> global arrays sharded over the data axes."""
     sharding = batch_sharding(mesh)

@@ -42,7 +42,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             return loss
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return state.apply_gradients(grads, tx), {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        return state.apply_gradients(grads, tx), {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
     def eval_step(state: TrainState, batch: Batch) -> Metrics:
         logits = logits_of(model.apply({"params": state.params}, batch["inputs"], train=False))

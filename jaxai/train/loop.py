@@ -7,7 +7,6 @@ import dataclasses
 import math
 import os
 import time
-import warnings
 from typing import Any, Iterator
 
 import flax.linen as nn
@@ -57,10 +56,7 @@ def total_train_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -
 def mesh_context(mesh: jax.sharding.Mesh) -> contextlib.ExitStack:
     """Mesh and logical-axis rules active while steps trace (for activation sharding constraints)."""
     stack = contextlib.ExitStack()
-    # Flax's logical constraints look for the legacy `with mesh:` context (jax.set_mesh breaks them).
-    stack.enter_context(warnings.catch_warnings())
-    warnings.filterwarnings("ignore", message=".*`with mesh:` context manager has been deprecated", category=DeprecationWarning)
-    stack.enter_context(mesh)
+    stack.enter_context(jax.set_mesh(mesh))
     stack.enter_context(nn.logical_axis_rules(sharding.LOGICAL_AXIS_RULES))
     return stack
 
@@ -82,10 +78,10 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
     with mesh_context(mesh):
         boxed = jax.eval_shape(task.init, jax.random.key(0), example)
         state_sharding = sharding.state_shardings(boxed, mesh)
-        abstract_state = abstract_with_shardings(nn.meta.unbox(boxed), state_sharding)
+        abstract_state = abstract_with_shardings(sharding.strip_axis_names(boxed), state_sharding)
 
     def init(rng, batch):
-        return nn.meta.unbox(task.init(rng, batch))
+        return sharding.strip_axis_names(task.init(rng, batch))
 
     def train_step(state, batch):
         # Per-step randomness from the step number: nothing to checkpoint, nothing reused.
