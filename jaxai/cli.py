@@ -102,7 +102,8 @@ def main(command_line: CommandLine) -> int:
         from jaxai.data import build_dataset
 
         dataset = build_dataset(config.data, seed=config.seed)
-        print(f"{config.data.name} ready: {dataset.info}")
+        facts = {key: value for key, value in dataset.info.items() if isinstance(value, (int, float, str, tuple))}
+        print(f"{config.data.name} ready: {facts}")
         return 0
     if not FLAGS.workdir:
         raise UsageError(f"jaxai {command} needs --workdir (where the run's checkpoints and metrics live).")
