@@ -25,6 +25,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.model.num_heads = 6
     config.model.embed_dim = 384
     config.model.dropout_rate = 0.2
+    config.model.use_bias = False  # nanoGPT's default: no biases in Linear and LayerNorm.
     config.model.dtype = "bfloat16"
     config.optimizer.name = "adamw"
     config.optimizer.learning_rate = 1e-3
