@@ -72,9 +72,17 @@ def load_config(path: str, overrides: Iterable[str] = ()) -> ml_collections.Conf
 
     `path` may end in `:VARIANT` (e.g. `experiments/mnist_cnn.py:smoke`), passed to get_config.
     """
-    variant = None
+    variant = ""
     if not os.path.isfile(path) and ":" in path:
         path, variant = path.rsplit(":", 1)
+    config = load_experiment(path, variant)
+    config.lock()
+    apply_overrides(config, overrides)
+    return config
+
+
+def load_experiment(path: str, variant: str = "") -> ml_collections.ConfigDict:
+    """An experiment file's `get_config(variant)`, unlocked: lets one experiment build on another."""
     if not os.path.isfile(path):
         raise ConfigError(f"Config file {path!r} does not exist; pass --config experiments/<name>.py.")
     spec = importlib.util.spec_from_file_location(f"jaxai_experiment_{abs(hash(path))}", path)
@@ -86,8 +94,6 @@ def load_config(path: str, overrides: Iterable[str] = ()) -> ml_collections.Conf
         config = module.get_config(variant) if variant else module.get_config()
     except TypeError as error:
         raise ConfigError(f"{path}: get_config does not take the variant {variant!r} ({error}).") from None
-    config.lock()
-    apply_overrides(config, overrides)
     return config
 
 

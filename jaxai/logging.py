@@ -72,6 +72,11 @@ class ProgressBar:
 
             self._bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True)
 
+    @property
+    def active(self) -> bool:
+        """Whether a bar is drawn (else progress goes out as log lines)."""
+        return self._bar is not None
+
     def update(self, steps: int, postfix: dict[str, str] | None = None) -> None:
         if self._bar is not None:
             self._bar.update(steps)

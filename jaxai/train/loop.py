@@ -187,6 +187,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
             means["mfu"] = means["examples_per_s"] * run.task.flops_per_example / (peak * jax.device_count())
         writer.write(step, "train", means)
         bar.update(0, _progress_postfix(means))
+        if not bar.active:  # No terminal (a log file, a batch job): a line per logging event instead.
+            bar.write(f"step {step}/{run.total_steps}: train " + " ".join(f"{k}={v}" for k, v in _progress_postfix(means).items()))
         window, window_start, window_time = [], step, time.perf_counter()
 
     try:
