@@ -17,6 +17,7 @@ import numpy as np
 from jaxai import data as data_lib
 from jaxai import sharding, tasks
 from jaxai.checkpoint import Checkpointer, abstract_with_shardings
+from jaxai.config import ConfigError
 from jaxai.info import peak_flops
 from jaxai.logging import MetricWriter, ProgressBar, format_metrics
 from jaxai.train.workdir import prepare_workdir
@@ -250,7 +251,7 @@ def _track_best(train_config, eval_metrics, best, evals_without_improvement):
     if not name:
         return best, 0
     if name not in eval_metrics:
-        raise KeyError(f"train.early_stopping_metric={name!r} is not an eval metric; choose one of {sorted(eval_metrics)}.")
+        raise ConfigError(f"train.early_stopping_metric={name!r} is not an eval metric; choose one of {sorted(eval_metrics)}.")
     value = eval_metrics[name]
     improved = best is None or (value > best if train_config.early_stopping_mode == "max" else value < best)
     return (value, 0) if improved else (best, evals_without_improvement + 1)
