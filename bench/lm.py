@@ -25,18 +25,23 @@ def main() -> None:
     parser.add_argument("--keep_workdir", default="", help="Train into this directory and keep it.")
     args, overrides = parser.parse_known_args()
     records, wall_s = run_training(args.config, overrides, args.keep_workdir)
+    print(json.dumps(report(args.config, overrides, records, wall_s)))
+
+
+def report(config: str, overrides: list[str], records: list[dict], wall_s: float) -> dict:
+    """This benchmark's JSON fields from a run's metrics records (also used by bench/side_by_side.py)."""
     evals = [r for r in records if r["split"] == "eval"]
     start = next(r for r in records if r["split"] == "run")
-    print(json.dumps({
+    return {
         "bench": "lm",
-        "config": args.config,
+        "config": config,
         "overrides": overrides,
         "val_loss": round(evals[-1]["loss"], 4),
         "val_loss_by_step": {r["step"]: round(r["loss"], 4) for r in evals},
         "steps": evals[-1]["step"],
         "num_parameters": start["num_parameters"],
         **summary(records, wall_s),
-    }))
+    }
 
 
 if __name__ == "__main__":

@@ -25,11 +25,16 @@ def main() -> None:
     parser.add_argument("--keep_workdir", default="", help="Train into this directory and keep it.")
     args, overrides = parser.parse_known_args()
     records, wall_s = run_training(args.config, overrides, args.keep_workdir)
+    print(json.dumps(report(args.config, overrides, records, wall_s)))
+
+
+def report(config: str, overrides: list[str], records: list[dict], wall_s: float) -> dict:
+    """This benchmark's JSON fields from a run's metrics records (also used by bench/side_by_side.py)."""
     header = next(r for r in records if r["split"] == "run")
     evals = [r for r in records if r["split"] == "eval"]
     result = {
         "bench": "mnist",
-        "config": args.config,
+        "config": config,
         "overrides": overrides,
         "test_accuracy": evals[-1]["accuracy"],
         "accuracy_by_epoch": [round(r["accuracy"], 4) for r in evals],
@@ -37,7 +42,7 @@ def main() -> None:
         **summary(records, wall_s),
     }
     result["images_per_s"] = result.pop("examples_per_s")
-    print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

@@ -1,0 +1,195 @@
+"""Side-by-side benchmark: jaxai and its PyTorch peer, same model and recipe, same machine, one run.
+
+    pip install -e '.[peers]'                    # PyTorch 2.13 CPU, for the peer scripts only
+    python bench/side_by_side.py --model all     # or cnn / gpt
+
+Every training runs alone, one after another, never two at once. Each model prints one JSON line
+holding every run's figures and the ratios issue #10 targets:
+
+cnn  1. jaxai, the seeds' recipe   `bench/mnist.py --config experiments/mnist_cnn.py:seeds`
+     2. PyTorch eager, same recipe `bench/peers/torch_mnist_cnn.py --epochs N` (N=--torch_epochs,
+        default 6: the seeds' recipe needs ~5 epochs to reach 99.0%, so 3 could never time it)
+     3. jaxai, its best recipe     `bench/mnist.py --config experiments/mnist_cnn.py`
+     images_per_s_ratio = (1) / (2); time_to_99_ratio = (3) / (2), both over training seconds
+     (evaluations excluded, jaxai's compilation included) and over wall seconds since the command
+     started. When PyTorch never reaches 99.0%, its time is more than its whole run, so the ratio
+     is reported as an upper bound (`time_to_99_ratio_at_most`).
+gpt  1. jaxai, nanoGPT's recipe    `bench/lm.py --config experiments/shakespeare_char_gpt_cpu.py:nanogpt`
+     2. jaxai, its best recipe     `bench/lm.py --config experiments/shakespeare_char_gpt_cpu.py`
+     3. PyTorch, nanoGPT's recipe  `bench/peers/torch_nanogpt.py`
+     ms_per_iter_ratio = jaxai / PyTorch for (1) and (2); wall_s_ratio likewise; val losses.
+
+The machine must be otherwise idle: PyTorch's OpenMP threads slow down up to 10x when another
+process holds a core. Each run records the 1-minute load average seen just before it started
+(`load_before`); after the first run it still carries the previous run's own threads, so only the
+first is a clean reading of what else the machine was doing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
+import lm as lm_bench  # noqa: E402
+import mnist as mnist_bench  # noqa: E402
+from common import ROOT, run_training  # noqa: E402
+
+TARGET_ACCURACY = 0.99
+TARGET_LOSS = 1.88  # Issue #10: nanoGPT's baby GPT reaches 1.8857.
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[side_by_side {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+def load_1m() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def run_jaxai(bench, config: str, overrides: list[str]) -> tuple[dict, list[dict], float]:
+    """Runs `jaxai train` through bench/common.py: (the bench's JSON fields, metrics records, launch time)."""
+    log(f"jaxai {config} {' '.join(overrides)}")
+    load = load_1m()
+    launched = time.time()
+    records, wall_s = run_training(config, overrides)
+    result = bench.report(config, overrides, records, wall_s)
+    result["load_before"] = load
+    return result, records, launched
+
+
+def run_peer(script: str, arguments: list[str]) -> dict:
+    """Runs a PyTorch peer script in its own process; its JSON line."""
+    command = [sys.executable, os.path.join(BENCH, "peers", script), *arguments]
+    log(" ".join(command[1:]))
+    env = dict(os.environ)
+    shared = os.path.join(os.path.dirname(ROOT), "shared", "data")
+    if "JAXAI_DATA_DIR" not in env and os.path.isdir(shared):
+        env["JAXAI_DATA_DIR"] = shared
+    load = load_1m()
+    completed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if completed.returncode:
+        sys.stderr.write(completed.stdout + completed.stderr)
+        sys.exit(completed.returncode)
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["load_before"] = load
+    return result
+
+
+def training_seconds_to(records: list[dict], step: int) -> float:
+    """Seconds spent in training steps up to `step`: the logged windows' lengths (evals excluded)."""
+    header = next(r for r in records if r["split"] == "run")
+    previous, total = header["step"], 0.0
+    for record in records:
+        if record["split"] == "train" and record["step"] <= step:
+            total += (record["step"] - previous) / record["steps_per_s"]
+            previous = record["step"]
+    return total
+
+
+def first_eval(records: list[dict], launched: float, reached) -> dict | None:
+    """The first eval record satisfying `reached`: its step, training seconds and wall seconds."""
+    header = next(r for r in records if r["split"] == "run")
+    for record in records:
+        if record["split"] == "eval" and reached(record):
+            return {
+                "step": record["step"],
+                "epoch": round(record["step"] / header["steps_per_epoch"], 3),
+                "train_s": round(training_seconds_to(records, record["step"]), 2),
+                "wall_s": round(record["time"] - launched, 2),  # Since the command was launched.
+                "since_run_start_s": round(record["time"] - header["time"], 2),
+            }
+    return None
+
+
+def ratio(numerator, denominator, digits: int = 3):
+    return round(numerator / denominator, digits) if numerator is not None and denominator else None
+
+
+def side_by_side_cnn(args) -> dict:
+    jaxai_overrides = [f"--config.train.num_epochs={args.cnn_epochs}"] if args.cnn_epochs else []
+    seeds, seeds_records, seeds_launched = run_jaxai(mnist_bench, "experiments/mnist_cnn.py:seeds", jaxai_overrides)
+    seeds["time_to_99_s"] = first_eval(seeds_records, seeds_launched, lambda r: r["accuracy"] >= TARGET_ACCURACY)
+    torch_run = run_peer("torch_mnist_cnn.py", ["--epochs", str(args.torch_epochs)])
+    best, best_records, best_launched = run_jaxai(mnist_bench, "experiments/mnist_cnn.py", jaxai_overrides)
+    best["time_to_99_s"] = first_eval(best_records, best_launched, lambda r: r["accuracy"] >= TARGET_ACCURACY)
+
+    result = {
+        "side_by_side": "mnist_cnn",
+        "jaxai_seeds": seeds,
+        "torch_seeds": torch_run,
+        "jaxai_best": best,
+        "images_per_s": {"jaxai_seeds": seeds["images_per_s"], "torch_seeds": torch_run["images_per_s"],
+                         "jaxai_best": best["images_per_s"]},
+        "images_per_s_ratio": ratio(seeds["images_per_s"], torch_run["images_per_s"]),
+    }
+    ours, theirs = best["time_to_99_s"], torch_run["time_to_99_s"]
+    for kind in ("train_s", "wall_s"):
+        if ours is None:
+            result[f"time_to_99_ratio_{kind}"] = None  # jaxai's best recipe never reached 99.0%.
+        elif theirs is not None:
+            result[f"time_to_99_ratio_{kind}"] = ratio(ours[kind], theirs[kind])
+        else:
+            result[f"time_to_99_ratio_{kind}"] = None
+            result[f"time_to_99_ratio_{kind}_at_most"] = ratio(ours[kind], torch_run[kind])
+    return result
+
+
+def side_by_side_gpt(args) -> dict:
+    overrides, peer_args = [], []
+    if args.gpt_iters:  # A shorter run (a smoke test); the warm-up shrinks only when it would not fit.
+        warmup = 100 if args.gpt_iters > 100 else args.gpt_iters // 10
+        overrides = [f"--config.train.num_steps={args.gpt_iters}", f"--config.optimizer.schedule.warmup_steps={warmup}"]
+        peer_args = ["--max_iters", str(args.gpt_iters), "--lr_decay_iters", str(args.gpt_iters), "--warmup_iters", str(warmup)]
+    nanogpt, nanogpt_records, nanogpt_launched = run_jaxai(lm_bench, "experiments/shakespeare_char_gpt_cpu.py:nanogpt", overrides)
+    best, best_records, best_launched = run_jaxai(lm_bench, "experiments/shakespeare_char_gpt_cpu.py", overrides)
+    for run, records, launched in ((nanogpt, nanogpt_records, nanogpt_launched), (best, best_records, best_launched)):
+        run[f"time_to_{TARGET_LOSS}_s"] = first_eval(records, launched, lambda r: r["loss"] <= TARGET_LOSS)
+    torch_run = run_peer("torch_nanogpt.py", peer_args)
+
+    return {
+        "side_by_side": "baby_gpt",
+        "jaxai_nanogpt": nanogpt,
+        "jaxai_best": best,
+        "torch_nanogpt": torch_run,
+        "ms_per_iter": {"jaxai_nanogpt": nanogpt["ms_per_step"], "jaxai_best": best["ms_per_step"],
+                        "torch_nanogpt": torch_run["ms_per_iter"]},
+        "ms_per_iter_ratio": {"jaxai_nanogpt": ratio(nanogpt["ms_per_step"], torch_run["ms_per_iter"]),
+                              "jaxai_best": ratio(best["ms_per_step"], torch_run["ms_per_iter"])},
+        "val_loss": {"jaxai_nanogpt": nanogpt["val_loss"], "jaxai_best": best["val_loss"],
+                     "torch_nanogpt": torch_run["val_loss"]},
+        "wall_s": {"jaxai_nanogpt": nanogpt["wall_s"], "jaxai_best": best["wall_s"], "torch_nanogpt": torch_run["wall_s"]},
+        "wall_s_ratio": {"jaxai_nanogpt": ratio(nanogpt["wall_s"], torch_run["wall_s"]),
+                         "jaxai_best": ratio(best["wall_s"], torch_run["wall_s"])},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=("cnn", "gpt", "all"), default="all")
+    parser.add_argument("--torch_epochs", type=int, default=6, help="Epochs of the PyTorch CNN (seeds' recipe).")
+    parser.add_argument("--cnn_epochs", type=int, default=0, help="Epochs of both jaxai CNN runs (0: the experiment's).")
+    parser.add_argument("--gpt_iters", type=int, default=0, help="Iterations of every GPT run (0: 2,000, the recipe's).")
+    args = parser.parse_args()
+    if importlib.util.find_spec("torch") is None:
+        sys.exit("bench/side_by_side.py runs PyTorch peers: install them with `pip install -e '.[peers]'` "
+                 "(torch==2.13.0; on Linux x86_64 take the CPU wheel, e.g. "
+                 "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`).")
+    context = {"date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} cpus, {platform.processor() or platform.machine()}"}
+    if args.model in ("cnn", "all"):
+        print(json.dumps({**side_by_side_cnn(args), **context}), flush=True)
+    if args.model in ("gpt", "all"):
+        print(json.dumps({**side_by_side_gpt(args), **context}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
