@@ -29,6 +29,7 @@ flags.DEFINE_float("temperature", 0.8, "sample: softmax temperature; 0 means gre
 flags.DEFINE_integer("top_k", 200, "sample: keep only the k most likely tokens (0 keeps all).")
 flags.DEFINE_integer("num_samples", 1, "sample: independent samples to print.")
 flags.DEFINE_integer("seed", 0, "sample: PRNG seed for sampling.")
+flags.DEFINE_float("benchmark_seconds", 10.0, "info: seconds of micro-benchmark (CNN and GPT steps); 0 skips it.")
 FLAGS = flags.FLAGS
 
 
@@ -91,7 +92,7 @@ def main(command_line: CommandLine) -> int:
         runtime.initialize(None)
         from jaxai.info import print_info
 
-        print_info()
+        print_info(FLAGS.benchmark_seconds)
         return 0
     config = _load_config(command_line.overrides)
     if FLAGS.show_config:

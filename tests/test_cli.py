@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -60,10 +61,12 @@ def test_missing_offline_mnist_names_both_remedies(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_opting_out_of_the_allocator_is_reported(tmp_path):
-    result = jaxai("info", env={"JAXAI_ALLOCATOR": "system"})
+def test_info_reports_the_opted_out_allocator_and_a_micro_benchmark(tmp_path):
+    result = jaxai("info", "--benchmark_seconds=0.4", env={"JAXAI_ALLOCATOR": "system"})
     assert result.returncode == 0, result.stderr
     assert "allocator: system" in result.stdout
+    benchmark = re.search(r"CNN ([\d,]+) images/s, baby GPT ([\d.]+) ms/iter", result.stdout)
+    assert benchmark and float(benchmark[1].replace(",", "")) > 0 and float(benchmark[2]) > 0
 
 
 def test_help_explains_the_commands():
