@@ -2,10 +2,12 @@
 
     jaxai train --config experiments/mnist_cnn.py --workdir runs/mnist_cnn
 
-Adam at 2e-3 with 200 warm-up steps and cosine decay to zero: 99.24% test accuracy after 3 epochs
-(the seeds' constant adam 1e-3 gets 98.8-98.9%; bench/RESULTS.md has the measured figures).
-Variants: `:seeds` is the seeds' exact recipe (constant adam 1e-3), for side-by-side comparisons;
-`:smoke` is a seconds-long run on synthetic data, for tests.
+Same network as the seeds; a recipe that needs fewer epochs: adam at 3e-3 with 200 warm-up steps
+and cosine decay to zero, random shifts of up to 2 pixels, label smoothing 0.1. Measured: 99.1% test
+accuracy after 1.25 epochs and 99.47% after 3 (the seeds' constant adam 1e-3: 98.9% after 3).
+Evaluates every quarter epoch. bench/RESULTS.md has the figures.
+Variants: `:seeds` is the seeds' exact recipe (constant adam 1e-3, no augmentation, no smoothing),
+for side-by-side comparisons; `:smoke` is a seconds-long run on synthetic data, for tests.
 """
 
 import ml_collections
@@ -18,18 +20,26 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.data.name = "mnist"
     config.data.batch_size = 64
     config.optimizer.name = "adam"
-    config.optimizer.learning_rate = 2e-3
+    config.task.augment_shift = 2
+    config.task.label_smoothing = 0.1
+    config.optimizer.learning_rate = 3e-3
     config.optimizer.schedule.name = "cosine"
     config.optimizer.schedule.warmup_steps = 200
     config.train.num_epochs = 3
     config.train.log_every = 100
+    config.train.eval_every = 235  # A quarter epoch: shows when the test accuracy passes 99%.
     # Convolutions stay out of XLA:CPU's YNNPACK fusions: 1.4x faster for convnets (CPU-SPEED.md).
     config.runtime.xla_cpu_flags = "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce"
     if variant == "seeds":
+        config.task.augment_shift = 0
+        config.task.label_smoothing = 0.0
+        config.train.eval_every = 0
         config.optimizer.learning_rate = 1e-3
         config.optimizer.schedule.name = "constant"
         config.optimizer.schedule.warmup_steps = 0
     elif variant == "smoke":
+        config.task.augment_shift = 0
+        config.task.label_smoothing = 0.0
         config.data.name = "synthetic_mnist"
         config.data.eval_batch_size = 256
         config.optimizer.schedule.warmup_steps = 2

@@ -80,3 +80,15 @@ def test_mlp_gradients_match_finite_differences():
             for i in range(flat.size)
         ])
         np.testing.assert_allclose(jax.flatten_util.ravel_pytree(analytic)[0], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_random_shift_translates_each_image_within_bounds():
+    from jaxai.tasks.classification import random_shift
+
+    images = jnp.zeros((16, 8, 8, 1)).at[:, 4, 4, 0].set(1.0)  # One bright pixel at (4, 4).
+    shifted = random_shift(jax.random.key(0), images, max_shift=2)
+    assert shifted.shape == images.shape
+    rows, cols = jnp.nonzero(shifted[..., 0].reshape(16, 64) > 0)[1] // 8, jnp.nonzero(shifted[..., 0].reshape(16, 64) > 0)[1] % 8
+    assert jnp.all(jnp.abs(rows - 4) <= 2) and jnp.all(jnp.abs(cols - 4) <= 2)
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 1  # Different images, different offsets.
+    np.testing.assert_array_equal(shifted, random_shift(jax.random.key(0), images, max_shift=2))
