@@ -9,12 +9,11 @@ import jax
 import numpy as np
 import pytest
 
-from jaxai.checkpoint import Checkpointer
 from jaxai.config import load_config
 from jaxai.data import build_dataset
 from jaxai.data.errors import DatasetError
 from jaxai.data.tokenizers import load_tokenizer
-from jaxai.train.loop import build_run, train
+from jaxai.train.loop import build_run, restore_latest, train
 from jaxai.train.sample import sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,9 +77,7 @@ def test_bf16_compute_keeps_float32_params_and_tracks_the_float32_loss(tmp_path)
         config = load_config(GPT_SMOKE, ["train.progress_bar=False", "train.log_every=1", f"model.dtype={dtype}"])
         train(config, str(tmp_path / dtype))
         final[dtype] = losses_by_step(str(tmp_path / dtype))
-        checkpointer = Checkpointer(str(tmp_path / dtype / "checkpoints"))
-        params = checkpointer.restore(checkpointer.latest_step(), build_run(config).abstract_state).params
-        checkpointer.close()
+        params = restore_latest(build_run(config), str(tmp_path / dtype))[0].params
         assert {leaf.dtype for leaf in jax.tree.leaves(params)} == {np.dtype("float32")}
     for step in final["float32"]:
         assert abs(final["bfloat16"][step] - final["float32"][step]) < 0.02, (step, final)

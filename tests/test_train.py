@@ -13,7 +13,9 @@ from jaxai import tasks
 from jaxai.checkpoint import Checkpointer
 from jaxai.config import load_config
 from jaxai.sharding import MeshError
-from jaxai.train.loop import NonFiniteLossError, build_run, evaluate, mesh_context, restore_or_init, train
+from jaxai.train.loop import (
+    NonFiniteLossError, build_run, evaluate, mesh_context, restore_latest, restore_or_init, train,
+)
 from jaxai.train.workdir import WorkdirError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,11 +32,7 @@ def read_metrics(workdir: str, split: str) -> list[dict]:
 
 
 def final_state(config, workdir: str):
-    run = build_run(config)
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))
-    state = checkpointer.restore(checkpointer.latest_step(), run.abstract_state)
-    checkpointer.close()
-    return jax.device_get(state)
+    return jax.device_get(restore_latest(build_run(config), workdir)[0])
 
 
 def assert_trees_equal(a, b):

@@ -37,6 +37,7 @@ class Run:
     task: tasks.Task
     total_steps: int
     abstract_state: Any  # ShapeDtypeStructs with shardings: the init output and the restore target.
+    example_batch: dict[str, jax.Array]  # The first training batch, for shapes and init.
     init: Any
     train_step: Any
     eval_step: Any
@@ -95,6 +96,7 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
         task=task,
         total_steps=total_steps,
         abstract_state=abstract_state,
+        example_batch=example,
         init=jax.jit(init, in_shardings=(replicated, batch_sharding), out_shardings=state_sharding),
         train_step=jax.jit(
             train_step, in_shardings=(state_sharding, batch_sharding),
@@ -120,10 +122,9 @@ def restore_or_init(run: Run, checkpointer: Checkpointer, data_iterator: Any) ->
     latest = checkpointer.latest_step()
     if latest is not None:
         return checkpointer.restore(latest, run.abstract_state, data_iterator), latest
-    example = run.put_batch(next(iter(run.dataset.train)))
     init_rng = jax.random.fold_in(jax.random.key(run.config.seed), 0)
     with mesh_context(run.mesh):
-        return run.init(init_rng, example), 0
+        return run.init(init_rng, run.example_batch), 0
 
 
 def _is_due(step: int, every: int) -> bool:
@@ -284,15 +285,22 @@ def _save_artifacts(run: Run, workdir: str) -> None:
         artifact.save(os.path.join(workdir, name))
 
 
+def restore_latest(run: Run, workdir: str) -> tuple[Any, int]:
+    """(state, step) of the latest checkpoint in `workdir`, placed as `run` shards it."""
+    checkpointer = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"))
+    try:
+        step = checkpointer.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints; train first with `jaxai train`.")
+        return checkpointer.restore(step, run.abstract_state), step
+    finally:
+        checkpointer.close()
+
+
 def evaluate(config: ml_collections.ConfigDict, workdir: str, split: str | None = None) -> dict[str, Any]:
     """Metrics of the latest checkpoint in `workdir` on `split` (default data.test_split); logged as 'test'."""
     run = build_run(config)
-    checkpointer = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"))
-    step = checkpointer.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints; train first with `jaxai train`.")
-    state = checkpointer.restore(step, run.abstract_state)
-    checkpointer.close()
+    state, step = restore_latest(run, workdir)
     metrics = evaluate_state(run, state, split or config.data.test_split)
     writer = MetricWriter(workdir)
     writer.write(step, "test", metrics)

@@ -10,9 +10,8 @@ import ml_collections
 import numpy as np
 
 from jaxai import models
-from jaxai.checkpoint import Checkpointer
 from jaxai.data.tokenizers import load_tokenizer
-from jaxai.train.loop import build_run
+from jaxai.train.loop import build_run, restore_latest
 
 
 def sample(
@@ -26,13 +25,7 @@ def sample(
     if not os.path.exists(tokenizer_path):
         raise FileNotFoundError(f"{tokenizer_path} is missing; train into {workdir} with `jaxai train` first.")
     tokenizer = load_tokenizer(tokenizer_path)
-    run = build_run(config)
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"))
-    step = checkpointer.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints; train first with `jaxai train`.")
-    params = checkpointer.restore(step, run.abstract_state).params
-    checkpointer.close()
+    params = restore_latest(build_run(config), workdir)[0].params
 
     model = models.build_model(config.model, vocab_size=tokenizer.vocab_size)
     generate = importlib.import_module(type(model).__module__).generate
