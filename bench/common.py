@@ -49,6 +49,8 @@ def summary(records: list[dict], wall_s: float) -> dict:
         "train_steps_per_s": round(statistics.median(r["steps_per_s"] for r in steady), 2),
         "ms_per_step": round(1000 / statistics.median(r["steps_per_s"] for r in steady), 2),
         "examples_per_s": round(statistics.median(r["examples_per_s"] for r in steady)),
+        # Host time per step spent fetching and placing the batch (overlaps the dispatched steps).
+        "data_ms_per_step": round(statistics.median(r["data_ms"] for r in steady), 3),
         "device": header["devices"],
         "allocator": header.get("allocator", "default"),
         "date": datetime.date.today().isoformat(),

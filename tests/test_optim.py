@@ -39,7 +39,7 @@ def test_default_config_keys():
     c = optim.default_config()
     assert set(c.keys()) == {
         "name", "learning_rate", "momentum", "b1", "b2", "eps", "rms_decay", "weight_decay", "l2",
-        "decay_mask", "grad_clip_norm", "accumulate_steps", "schedule",
+        "decay_mask", "grad_clip_norm", "accumulate_steps", "flatten", "schedule",
     }
     assert set(c.schedule.keys()) == {
         "name", "warmup_steps", "decay_steps", "end_value_fraction", "step_every", "decay_rate",
@@ -83,6 +83,19 @@ def test_without_decay_matches_optax_alias(name, reference):
     ours = run(optim.make_optimizer(config(name=name, learning_rate=LR), 100), params_tree(), grads)
     theirs = run(reference, params_tree(), grads)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), ours, theirs)
+
+
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+def test_flat_moments_give_the_same_updates(name):
+    grads = [jax.tree.map(lambda p, i=i: (i + 1.0) * jnp.cos(p + i), params_tree()) for i in range(3)]
+    settings = {"name": name, "learning_rate": LR, "weight_decay": 0.1, "grad_clip_norm": 1.0}
+    flat_tx = optim.make_optimizer(config(flatten=True, **settings), 100)
+    flat = run(flat_tx, params_tree(), grads)
+    per_array = run(optim.make_optimizer(config(**settings), 100), params_tree(), grads)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), flat, per_array)
+    if name != "sgd":  # The moments really are one vector (sgd keeps none).
+        shapes = {leaf.shape for leaf in jax.tree.leaves(flat_tx.init(params_tree())) if leaf.ndim}
+        assert shapes == {(10,)}, shapes
 
 
 def test_adam_weight_decay_is_decoupled_like_adamw():

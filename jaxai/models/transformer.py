@@ -22,6 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxai.models.precision import mixed_precision_dot_general
+
 Dtype = Any  # A dtype or its name ("float32", "bfloat16").
 INIT_STD = 0.02
 
@@ -69,7 +71,7 @@ class SelfAttention(nn.Module):
             # A 2-D kernel whose output axis is N heads of H contiguous features (not DenseGeneral's
             # 3-D kernel, whose flattened init trips Flax's logical constraints under jax.set_mesh).
             projected = nn.Dense(
-                embed_dim, use_bias=self.use_bias, dtype=self.dtype,
+                embed_dim, use_bias=self.use_bias, dtype=self.dtype, dot_general=mixed_precision_dot_general,
                 kernel_init=_init(INIT_STD, ("embed", "heads")), bias_init=_zeros(("heads",)), name=name,
             )(x)
             projected = projected.reshape(batch, length, self.num_heads, head_dim)  # [B, T, N, H]
@@ -86,7 +88,7 @@ class SelfAttention(nn.Module):
         out = nn.with_logical_constraint(out, heads_axes).reshape(batch, length, embed_dim)  # [B, T, N*H]
 
         out = nn.Dense(
-            embed_dim, use_bias=self.use_bias, dtype=self.dtype,
+            embed_dim, use_bias=self.use_bias, dtype=self.dtype, dot_general=mixed_precision_dot_general,
             kernel_init=_init(self.residual_init_std, ("heads", "embed")), bias_init=_zeros(("embed",)), name="out",
         )(out)  # [B, T, E]
         return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
@@ -125,6 +127,7 @@ class MLP(nn.Module):
             self.mlp_ratio * embed_dim,
             use_bias=self.use_bias,
             dtype=self.dtype,
+            dot_general=mixed_precision_dot_general,
             kernel_init=_init(INIT_STD, ("embed", "mlp")),
             bias_init=_zeros(("mlp",)),
             name="up",
@@ -134,6 +137,7 @@ class MLP(nn.Module):
             embed_dim,
             use_bias=self.use_bias,
             dtype=self.dtype,
+            dot_general=mixed_precision_dot_general,
             kernel_init=_init(self.residual_init_std, ("mlp", "embed")),
             bias_init=_zeros(("embed",)),
             name="down",

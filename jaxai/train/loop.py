@@ -158,6 +158,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
 
     window: list[dict[str, jax.Array]] = []
     window_start, window_time = step, time.perf_counter()
+    data_seconds = 0.0  # Host time spent producing and placing this window's batches.
     eval_metrics: dict[str, Any] = {}
     best, evals_without_improvement = None, 0
     last_saved = step
@@ -166,7 +167,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
 
     def flush() -> None:
         """Fetches the window's metrics, stops on a non-finite value, logs means and throughput."""
-        nonlocal window, window_start, window_time
+        nonlocal window, window_start, window_time, data_seconds
         if not window:
             return
         means = _mean_metrics(window)
@@ -182,6 +183,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
         steps_done = step - window_start
         means["steps_per_s"] = steps_done / elapsed
         means["examples_per_s"] = steps_done * config.data.batch_size / elapsed
+        # step_ms is the wall time per step; data_ms the part of it the host spent on next(batch) and
+        # its transfer, during which the device runs the steps already dispatched (async dispatch).
+        means["step_ms"] = 1000 * elapsed / steps_done
+        means["data_ms"] = 1000 * data_seconds / steps_done
         tokens_per_example = run.dataset.info.get("block_size", 0)
         if tokens_per_example:
             means["tokens_per_s"] = means["examples_per_s"] * tokens_per_example
@@ -191,12 +196,14 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
         bar.update(0, _progress_postfix(means))
         if not bar.active:  # No terminal (a log file, a batch job): a line per logging event instead.
             bar.write(f"step {step}/{run.total_steps}: train " + " ".join(f"{k}={v}" for k, v in _progress_postfix(means).items()))
-        window, window_start, window_time = [], step, time.perf_counter()
+        window, window_start, window_time, data_seconds = [], step, time.perf_counter(), 0.0
 
     try:
         with mesh_context(run.mesh):
             while step < run.total_steps:
+                data_start = time.perf_counter()
                 batch = run.put_batch(next(data_iterator))
+                data_seconds += time.perf_counter() - data_start
                 state, metrics = run.train_step(state, batch)
                 step += 1
                 window.append(metrics)
@@ -244,6 +251,7 @@ def _progress_postfix(means: dict[str, float]) -> dict[str, str]:
         postfix["ex/s"] = f"{means['examples_per_s']:,.0f}"
     if "mfu" in means:
         postfix["mfu"] = f"{100 * means['mfu']:.1f}%"
+    postfix["ms/step"] = f"{means['step_ms']:.1f} (data {means['data_ms']:.1f})"
     return postfix
 
 
