@@ -28,8 +28,6 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.train.num_epochs = 3
     config.train.log_every = 100
     config.train.eval_every = 235  # A quarter epoch: shows when the test accuracy passes 99%.
-    # Convolutions stay out of XLA:CPU's YNNPACK fusions: 1.4x faster for convnets (CPU-SPEED.md).
-    config.runtime.xla_cpu_flags = "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce"
     if variant == "seeds":
         config.task.augment_shift = 0
         config.task.label_smoothing = 0.0

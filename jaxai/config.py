@@ -18,7 +18,7 @@ class ConfigError(ValueError):
 
 def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     """Every key a run reads, with its default; experiments override values, never add keys."""
-    from jaxai import models, optim, tasks  # Late import: models/tasks import jax.
+    from jaxai import models, optim, runtime, tasks  # Late import: models/tasks import jax.
 
     config = ml_collections.ConfigDict()
     config.seed = 0  # Root PRNG seed: init, dropout, data order all derive from it.
@@ -63,7 +63,8 @@ def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     config.mesh.tensor = 1  # Devices sharding heads / MLP width (Megatron style).
 
     config.runtime = ml_collections.ConfigDict()
-    config.runtime.xla_cpu_flags = ""  # Extra XLA flags for the CPU backend, set before JAX starts.
+    # XLA flags for the CPU backend, set before JAX starts; defaults measured per model family.
+    config.runtime.xla_cpu_flags = runtime.family_xla_cpu_flags(model)
     return config
 
 

@@ -39,6 +39,19 @@ KNOWN_XLA_CPU_FLAGS = {
 }
 
 
+# XLA:CPU flags by model family, chosen by measurement (bench/RESULTS.md, ../shared/CPU-SPEED.md):
+# convolutions run 1.4x faster kept out of YNNPACK's fusions, while the transformer's dots gain
+# from them (the default). base_config puts a family's flags in config.runtime.xla_cpu_flags.
+FAMILY_XLA_CPU_FLAGS = {
+    "cnn": "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce",
+}
+
+
+def family_xla_cpu_flags(model: str) -> str:
+    """The measured XLA:CPU flags for a model family ('' where the defaults are best)."""
+    return FAMILY_XLA_CPU_FLAGS.get(model, "")
+
+
 class RuntimeSettingError(ValueError):
     """A runtime setting (allocator, XLA flag) that jaxai does not know."""
 

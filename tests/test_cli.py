@@ -9,9 +9,11 @@ import sys
 import pytest
 
 from jaxai import runtime
+from jaxai.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = "experiments/mnist_cnn.py:smoke"
+SMOKE_PATH = os.path.join(ROOT, SMOKE)
 
 
 def jaxai(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -73,6 +75,14 @@ def test_help_explains_the_commands():
     result = jaxai("--help")
     assert result.returncode == 0
     assert "jaxai train --config" in result.stdout and "--workdir" in result.stdout
+
+
+def test_family_xla_flags_are_known_flags_and_reach_the_config():
+    for flags in runtime.FAMILY_XLA_CPU_FLAGS.values():
+        runtime.validate_xla_flags(flags.split())  # A typo here would abort every run of the family.
+    cnn = load_config(SMOKE_PATH)
+    assert cnn.runtime.xla_cpu_flags == runtime.family_xla_cpu_flags("cnn") != ""
+    assert load_config(SMOKE_PATH, ["runtime.xla_cpu_flags="]).runtime.xla_cpu_flags == ""  # Overridable.
 
 
 def test_allocator_choice_logic():

@@ -51,8 +51,14 @@ def shuffled_batches(arrays: Arrays, *, seed: int, batch_size: int, shuffle: boo
 
 
 def generated_batches(make_batch: Callable[[int], Arrays]) -> grain.IterDataset:
-    """Endless batches produced from the step index alone (e.g. random text offsets)."""
-    return grain.MapDataset.range(2**62).map(make_batch).to_iter_dataset()
+    """Endless batches produced from the step index alone (e.g. random text offsets).
+
+    Made on the training thread, when asked for: a batch is one cheap gather, and the step runs
+    while the next is made (asynchronous dispatch). Grain's default read-ahead (16 threads, 500
+    elements) cost 0.4-1.2 ms per batch in bookkeeping here and competed with XLA for the cores.
+    """
+    no_read_ahead = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
+    return grain.MapDataset.range(2**62).map(make_batch).to_iter_dataset(no_read_ahead)
 
 
 def padded_batches(arrays: Arrays, batch_size: int, max_batches: int = 0) -> Iterator[Arrays]:

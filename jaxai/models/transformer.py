@@ -47,6 +47,15 @@ def _layer_norm(use_bias: bool, dtype: Dtype, name: str) -> nn.LayerNorm:
     )
 
 
+def _gelu(x: jax.Array) -> jax.Array:
+    """Exact (erf) GELU, as nanoGPT's nn.GELU(), computed in float32 and returned in x's dtype.
+
+    In bf16, XLA:CPU rounds after every elementwise op of erf's polynomial (convert pairs around
+    each); in float32 the GELU and its gradient cost a fraction of that.
+    """
+    return nn.gelu(x.astype(jnp.float32), approximate=False).astype(x.dtype)
+
+
 class SelfAttention(nn.Module):
     """Causal multi-head self-attention; with `decode=True` it keeps a KV cache in 'cache'."""
 
@@ -132,7 +141,7 @@ class MLP(nn.Module):
             bias_init=_zeros(("mlp",)),
             name="up",
         )(x)
-        hidden = nn.with_logical_constraint(nn.gelu(hidden, approximate=False), ("batch", "length", "mlp"))
+        hidden = nn.with_logical_constraint(_gelu(hidden), ("batch", "length", "mlp"))
         out = nn.Dense(
             embed_dim,
             use_bias=self.use_bias,
