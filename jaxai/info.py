@@ -101,9 +101,7 @@ def micro_benchmark(seconds: float = 10.0) -> dict[str, float]:
     results = {}
     for family in ("cnn", "gpt"):
         flags = runtime.family_xla_cpu_flags(family).split()
-        existing = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if flag.split("=")[0] not in
-                    {new.split("=")[0] for new in flags}]
-        env = dict(os.environ, XLA_FLAGS=" ".join(existing + flags))
+        env = dict(os.environ, XLA_FLAGS=runtime.merge_xla_flags(os.environ.get("XLA_FLAGS", ""), flags))
         command = [sys.executable, "-m", "jaxai.info", family, str(seconds / 2)]
         completed = subprocess.run(command, env=env, capture_output=True, text=True)
         if completed.returncode:
@@ -128,7 +126,7 @@ def print_info(benchmark_seconds: float = 10.0) -> None:
         result = micro_benchmark(benchmark_seconds)
         print(f"micro-benchmark ({benchmark_seconds:g} s, each model with its family's XLA flags): seeds' MNIST CNN "
               f"{result['cnn_images_per_s']:,.0f} images/s, baby GPT {result['gpt_ms_per_iter']:.1f} ms/iter "
-              "(jaxai's 2-core reference CPU, AMD EPYC Zen 4: ~4,500-5,000 images/s, ~32-37 ms/iter)")
+              "(jaxai's 2-core reference CPU, AMD EPYC Zen 4: ~4,400-5,800 images/s, ~30-37 ms/iter)")
 
 
 if __name__ == "__main__":  # The micro-benchmark's child process: `python -m jaxai.info cnn|gpt SECONDS`.

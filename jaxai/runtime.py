@@ -131,12 +131,16 @@ def validate_xla_flags(flags: Sequence[str]) -> None:
             )
 
 
-def add_xla_flags(flags: Sequence[str]) -> None:
-    """Appends flags to XLA_FLAGS, replacing earlier values of the same flags."""
-    existing = os.environ.get("XLA_FLAGS", "").split()
+def merge_xla_flags(existing: str, flags: Sequence[str]) -> str:
+    """An XLA_FLAGS value: `existing` with `flags` appended, replacing earlier values of the same flags."""
     names = {flag.split("=")[0] for flag in flags}
-    kept = [flag for flag in existing if flag.split("=")[0] not in names]
-    os.environ["XLA_FLAGS"] = " ".join(kept + list(flags))
+    kept = [flag for flag in existing.split() if flag.split("=")[0] not in names]
+    return " ".join(kept + list(flags))
+
+
+def add_xla_flags(flags: Sequence[str]) -> None:
+    """Appends flags to this process's XLA_FLAGS, replacing earlier values of the same flags."""
+    os.environ["XLA_FLAGS"] = merge_xla_flags(os.environ.get("XLA_FLAGS", ""), flags)
 
 
 def initialize(config: ml_collections.ConfigDict | None = None) -> None:
