@@ -15,12 +15,18 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_training(config: str, overrides: list[str], keep_workdir: str = "") -> tuple[list[dict], float]:
-    """Trains `config` with `python -m jaxai train` in a fresh workdir; (metrics records, wall seconds)."""
+def bench_env() -> dict[str, str]:
+    """This process's environment, with JAXAI_DATA_DIR pointing at ../shared/data when unset and present."""
     env = dict(os.environ)
     shared = os.path.join(os.path.dirname(ROOT), "shared", "data")
     if "JAXAI_DATA_DIR" not in env and os.path.isdir(shared):
         env["JAXAI_DATA_DIR"] = shared
+    return env
+
+
+def run_training(config: str, overrides: list[str], keep_workdir: str = "") -> tuple[list[dict], float]:
+    """Trains `config` with `python -m jaxai train` in a fresh workdir; (metrics records, wall seconds)."""
+    env = bench_env()
     workdir = keep_workdir or tempfile.mkdtemp(prefix="jaxai-bench-")
     command = [sys.executable, "-m", "jaxai", "train", "--config", config, "--workdir", workdir,
                "--config.train.progress_bar=False", "--overwrite", *overrides]

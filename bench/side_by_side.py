@@ -49,7 +49,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 import lm as lm_bench  # noqa: E402
 import mnist as mnist_bench  # noqa: E402
-from common import ROOT, run_training  # noqa: E402
+from common import ROOT, bench_env, run_training  # noqa: E402
 
 TARGET_ACCURACY = 0.99
 TARGET_LOSS = 1.88  # Issue #10: nanoGPT's baby GPT reaches 1.8857.
@@ -79,12 +79,8 @@ def run_peer(script: str, arguments: list[str]) -> dict:
     """Runs a PyTorch peer script in its own process; its JSON line."""
     command = [sys.executable, os.path.join(BENCH, "peers", script), *arguments]
     log(" ".join(command[1:]))
-    env = dict(os.environ)
-    shared = os.path.join(os.path.dirname(ROOT), "shared", "data")
-    if "JAXAI_DATA_DIR" not in env and os.path.isdir(shared):
-        env["JAXAI_DATA_DIR"] = shared
     load = load_1m()
-    completed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    completed = subprocess.run(command, env=bench_env(), cwd=ROOT, capture_output=True, text=True)
     if completed.returncode:
         sys.stderr.write(completed.stdout + completed.stderr)
         sys.exit(completed.returncode)

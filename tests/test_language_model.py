@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import shutil
 
 import jax
 import numpy as np
@@ -15,14 +14,14 @@ from jaxai.data.errors import DatasetError
 from jaxai.data.tokenizers import load_tokenizer
 from jaxai.train.loop import build_run, restore_latest, train
 from jaxai.train.sample import sample
+from run_helpers import interrupted_copy, read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPT_SMOKE = os.path.join(ROOT, "experiments", "shakespeare_char_gpt_cpu.py:smoke")
 
 
 def losses_by_step(workdir: str) -> dict[int, float]:
-    with open(os.path.join(workdir, "metrics.jsonl")) as file:
-        return {r["step"]: r["loss"] for r in map(json.loads, file) if r["split"] == "train"}
+    return {record["step"]: record["loss"] for record in read_metrics(workdir, "train")}
 
 
 def test_text_batches_depend_only_on_seed_and_step():
@@ -42,8 +41,7 @@ def test_gpt_resume_is_exact_on_the_text_path(tmp_path):
                                      "train.checkpoint_every=5", "train.max_to_keep=5"])
     whole, resumed = str(tmp_path / "whole"), str(tmp_path / "resumed")
     train(config, whole)
-    shutil.copytree(whole, resumed)
-    shutil.rmtree(os.path.join(resumed, "checkpoints", "10"))
+    interrupted_copy(whole, resumed, checkpoint_step=5)
     train(config, resumed)
     assert losses_by_step(resumed) == losses_by_step(whole)
 

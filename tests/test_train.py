@@ -1,8 +1,6 @@
 """The training loop: learning, determinism, exact resume, sharding parity, NaN guard, workdir safety."""
 
-import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +15,7 @@ from jaxai.train.loop import (
     NonFiniteLossError, build_run, evaluate, mesh_context, restore_latest, restore_or_init, train,
 )
 from jaxai.train.workdir import WorkdirError
+from run_helpers import interrupted_copy, read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "experiments", "mnist_cnn.py:smoke")
@@ -24,11 +23,6 @@ SMOKE = os.path.join(ROOT, "experiments", "mnist_cnn.py:smoke")
 
 def smoke_config(*overrides: str):
     return load_config(SMOKE, ["train.progress_bar=False", *overrides])
-
-
-def read_metrics(workdir: str, split: str) -> list[dict]:
-    with open(os.path.join(workdir, "metrics.jsonl")) as file:
-        return [record for record in map(json.loads, file) if record["split"] == split]
 
 
 def final_state(config, workdir: str):
@@ -69,14 +63,7 @@ def test_resume_is_exact(tmp_path):
     config = smoke_config("train.num_steps=20", "train.log_every=1", "train.checkpoint_every=10", "train.max_to_keep=5")
     whole, resumed = str(tmp_path / "whole"), str(tmp_path / "resumed")
     train(config, whole)
-    # The interrupted run: same workdir contents as a run killed right after its step-10 checkpoint.
-    shutil.copytree(whole, resumed)
-    shutil.rmtree(os.path.join(resumed, "checkpoints", "20"))
-    with open(os.path.join(resumed, "metrics.jsonl")) as file:
-        kept = [line for line in file if json.loads(line)["step"] <= 10]
-    with open(os.path.join(resumed, "metrics.jsonl"), "w") as file:
-        file.writelines(kept)
-
+    interrupted_copy(whole, resumed, checkpoint_step=10)
     train(config, resumed)
     resume_events = [record for record in read_metrics(resumed, "run") if record.get("event") == "resume"]
     assert resume_events and resume_events[0]["step"] == 10

@@ -2,9 +2,7 @@
 
 import collections
 import itertools
-import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +14,7 @@ from jaxai.data import DatasetError, build_dataset
 from jaxai.data.words import keep_probabilities, tokenize
 from jaxai.models.word2vec import SkipGram
 from jaxai.train.loop import train
+from run_helpers import interrupted_copy, read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "experiments", "shakespeare_word2vec.py:smoke")
@@ -38,11 +37,6 @@ def toy_config(path: str, *overrides: str):
         "data.name='text_words'", f"data.path={path!r}", "data.min_count=1", "data.subsample=0.0", "data.window=2",
         "data.batch_size=64", "data.eval_batch_size=16", "train.progress_bar=False", *overrides,
     ])
-
-
-def read_metrics(workdir: str, split: str) -> list[dict]:
-    with open(os.path.join(workdir, "metrics.jsonl")) as file:
-        return [record for record in map(json.loads, file) if record["split"] == split]
 
 
 def test_skipgram_parameters_and_init():
@@ -134,12 +128,7 @@ def test_smoke_run_resumes_exactly(tmp_path):
     config = load_config(SMOKE, ["train.progress_bar=False", "train.log_every=1", "train.max_to_keep=5"])
     whole, resumed = str(tmp_path / "whole"), str(tmp_path / "resumed")
     train(config, whole)
-    shutil.copytree(whole, resumed)  # As if killed right after the step-10 checkpoint.
-    shutil.rmtree(os.path.join(resumed, "checkpoints", "20"))
-    with open(os.path.join(resumed, "metrics.jsonl")) as file:
-        kept = [line for line in file if json.loads(line)["step"] <= 10]
-    with open(os.path.join(resumed, "metrics.jsonl"), "w") as file:
-        file.writelines(kept)
+    interrupted_copy(whole, resumed, checkpoint_step=10)
     train(config, resumed)
     assert [r["step"] for r in read_metrics(resumed, "run") if r.get("event") == "resume"] == [10]
     losses = [{r["step"]: r["loss"] for r in read_metrics(run, "train")} for run in (whole, resumed)]
