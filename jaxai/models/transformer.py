@@ -2,10 +2,12 @@
 
 Layout: token + learned position embeddings -> `num_layers` pre-LayerNorm `DecoderBlock`s
 (causal `SelfAttention`, GELU `MLP`) -> final LayerNorm -> logits against the token embedding
-table (tied input/output embeddings). Attention runs through `jax.nn.dot_product_attention`, so
-`attention_impl='cudnn'` gets the fused flash kernel on GPUs (it needs bf16/fp16 compute).
+table (tied input/output embeddings). Attention is jaxai's `causal_attention` by default
+(`jaxai.models.attention`: a faster gradient on CPU); `attention_impl='cudnn'` gets
+`jax.nn.dot_product_attention`'s fused flash kernel on GPUs (it needs bf16/fp16 compute).
 Attention-probability dropout is not applied (the fused kernels have none); dropout acts on the
-embeddings and on the residual branches.
+embeddings and on the residual branches. With a bf16 `dtype`, every matmul takes bf16 operands and
+accumulates in float32 (`jaxai.models.precision`), while parameters and their gradients stay float32.
 
 Every parameter names its axes (vocab, embed, heads, mlp, norm) for `jaxai.sharding`; attention
 projections are 2-D with an ('embed', 'heads') layout, 'heads' spanning num_heads * head_dim, so
@@ -22,7 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxai.models.precision import mixed_precision_dot_general
+from jaxai.models.attention import check_implementation, dot_product_attention
+from jaxai.models.precision import mixed_precision_dot_general, promote_inputs_only
 
 Dtype = Any  # A dtype or its name ("float32", "bfloat16").
 INIT_STD = 0.02
@@ -34,6 +37,14 @@ def _init(stddev: float, axes: tuple[str | None, ...]) -> nn.initializers.Initia
 
 def _zeros(axes: tuple[str | None, ...]) -> nn.initializers.Initializer:
     return nn.with_logical_partitioning(nn.initializers.zeros_init(), axes)
+
+
+def _dense(features: int, use_bias: bool, dtype: Dtype, init_std: float, axes: tuple[str, str], name: str) -> nn.Dense:
+    """A Dense whose matmul runs in `dtype` with float32 accumulation on the float32 kernel."""
+    return nn.Dense(
+        features, use_bias=use_bias, dtype=dtype, kernel_init=_init(init_std, axes), bias_init=_zeros(axes[1:]),
+        promote_dtype=promote_inputs_only, dot_general=mixed_precision_dot_general, name=name,
+    )
 
 
 def _layer_norm(use_bias: bool, dtype: Dtype, name: str) -> nn.LayerNorm:
@@ -64,7 +75,7 @@ class SelfAttention(nn.Module):
     dropout_rate: float = 0.0
     residual_init_std: float = INIT_STD
     dtype: Dtype = "float32"
-    attention_impl: str | None = "xla"
+    attention_impl: str | None = "jaxai"
     decode: bool = False
 
     @nn.compact
@@ -79,10 +90,7 @@ class SelfAttention(nn.Module):
         def project_in(name: str) -> jax.Array:  # [B, T, E] -> [B, T, N, H]
             # A 2-D kernel whose output axis is N heads of H contiguous features (not DenseGeneral's
             # 3-D kernel, whose flattened init trips Flax's logical constraints under jax.set_mesh).
-            projected = nn.Dense(
-                embed_dim, use_bias=self.use_bias, dtype=self.dtype, dot_general=mixed_precision_dot_general,
-                kernel_init=_init(INIT_STD, ("embed", "heads")), bias_init=_zeros(("heads",)), name=name,
-            )(x)
+            projected = _dense(embed_dim, self.use_bias, self.dtype, INIT_STD, ("embed", "heads"), name)(x)
             projected = projected.reshape(batch, length, self.num_heads, head_dim)  # [B, T, N, H]
             return nn.with_logical_constraint(projected, heads_axes)
 
@@ -93,13 +101,10 @@ class SelfAttention(nn.Module):
         else:  # Training, scoring, and cache creation (whose shapes the init call sets).
             if self.decode:
                 self._extend_cache(key, value)
-            out = jax.nn.dot_product_attention(query, key, value, is_causal=True, implementation=self.attention_impl)
+            out = dot_product_attention(query, key, value, self.attention_impl)
         out = nn.with_logical_constraint(out, heads_axes).reshape(batch, length, embed_dim)  # [B, T, N*H]
 
-        out = nn.Dense(
-            embed_dim, use_bias=self.use_bias, dtype=self.dtype, dot_general=mixed_precision_dot_general,
-            kernel_init=_init(self.residual_init_std, ("heads", "embed")), bias_init=_zeros(("embed",)), name="out",
-        )(out)  # [B, T, E]
+        out = _dense(embed_dim, self.use_bias, self.dtype, self.residual_init_std, ("heads", "embed"), "out")(out)
         return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
 
     def _extend_cache(self, key: jax.Array, value: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -132,25 +137,9 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         embed_dim = x.shape[-1]
-        hidden = nn.Dense(
-            self.mlp_ratio * embed_dim,
-            use_bias=self.use_bias,
-            dtype=self.dtype,
-            dot_general=mixed_precision_dot_general,
-            kernel_init=_init(INIT_STD, ("embed", "mlp")),
-            bias_init=_zeros(("mlp",)),
-            name="up",
-        )(x)
+        hidden = _dense(self.mlp_ratio * embed_dim, self.use_bias, self.dtype, INIT_STD, ("embed", "mlp"), "up")(x)
         hidden = nn.with_logical_constraint(_gelu(hidden), ("batch", "length", "mlp"))
-        out = nn.Dense(
-            embed_dim,
-            use_bias=self.use_bias,
-            dtype=self.dtype,
-            dot_general=mixed_precision_dot_general,
-            kernel_init=_init(self.residual_init_std, ("mlp", "embed")),
-            bias_init=_zeros(("embed",)),
-            name="down",
-        )(hidden)
+        out = _dense(embed_dim, self.use_bias, self.dtype, self.residual_init_std, ("mlp", "embed"), "down")(hidden)
         return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
 
 
@@ -163,7 +152,7 @@ class DecoderBlock(nn.Module):
     dropout_rate: float = 0.0
     residual_init_std: float = INIT_STD
     dtype: Dtype = "float32"
-    attention_impl: str | None = "xla"
+    attention_impl: str | None = "jaxai"
     decode: bool = False
 
     @nn.compact
@@ -182,8 +171,8 @@ class DecoderBlock(nn.Module):
 class GPT(nn.Module):
     """Decoder-only transformer language model: tokens [B, T] int -> logits [B, T, vocab] float32.
 
-    `dtype` is the compute dtype (parameters stay float32). `attention_impl` is passed to
-    `jax.nn.dot_product_attention` ('xla', 'cudnn', or None to let JAX choose). With `decode=True`
+    `dtype` is the compute dtype (parameters stay float32). `attention_impl` is 'jaxai' (jaxai's
+    `causal_attention`), or 'xla', 'cudnn' or None (JAX chooses) for `jax.nn.dot_product_attention`. With `decode=True`
     each call continues the sequence held in the 'cache' collection (see `generate`).
     """
 
@@ -196,11 +185,12 @@ class GPT(nn.Module):
     dropout_rate: float = 0.0
     use_bias: bool = True
     dtype: Dtype = "float32"
-    attention_impl: str | None = "xla"
+    attention_impl: str | None = "jaxai"
     decode: bool = False
 
     @nn.compact
     def __call__(self, tokens: jax.Array, *, train: bool) -> jax.Array:
+        check_implementation(self.attention_impl)
         length = tokens.shape[1]
         if length > self.block_size:
             raise ValueError(f"Sequence length {length} exceeds block_size={self.block_size}.")
