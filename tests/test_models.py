@@ -58,6 +58,31 @@ def test_max_pool_2x2_matches_flax_max_pool_and_its_gradient(size):
     np.testing.assert_array_equal(ours, theirs)
 
 
+def test_cnn_pooling_before_relu_equals_the_textbook_relu_then_pool():
+    """The CNN pools before its ReLU; values and parameter gradients equal ReLU-then-nn.max_pool's."""
+    model = CNN(features=(4, 8), pool_after=(True, False), dense_features=(5,))
+    images = jax.random.normal(jax.random.key(3), (2, 12, 12, 1))
+    labels = jnp.array([1, 7])
+    params = model.init(jax.random.key(0), images, train=False)["params"]
+
+    def textbook(params, images):  # Conv-ReLU-MaxPool-Conv-ReLU-Dense-ReLU-Dense, written out.
+        x = nn.relu(nn.Conv(4, (3, 3), padding="VALID").apply({"params": params["Conv_0"]}, images))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = nn.relu(nn.Conv(8, (3, 3), padding="VALID").apply({"params": params["Conv_1"]}, x))
+        x = nn.relu(nn.Dense(5).apply({"params": params["Dense_0"]}, x.reshape(2, -1)))
+        return nn.Dense(10).apply({"params": params["Dense_1"]}, x)
+
+    def loss(forward, params):
+        logits = forward(params, images)
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
+
+    ours = jax.value_and_grad(lambda p: loss(lambda p, x: model.apply({"params": p}, x, train=False), p))
+    theirs = jax.value_and_grad(lambda p: loss(textbook, p))
+    (ours_loss, ours_grads), (their_loss, their_grads) = ours(params), theirs(nn.meta.unbox(params))
+    np.testing.assert_allclose(ours_loss, their_loss, rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), nn.meta.unbox(ours_grads), their_grads)
+
+
 def test_mismatched_pool_layout_is_a_clear_error():
     with pytest.raises(ValueError, match="pool_after has 1 entries but model.features has 3"):
         CNN(pool_after=(True,)).init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)), train=False)

@@ -15,7 +15,12 @@ from jaxai.models.mlp import dense, logits_dtype
 
 
 class CNN(nn.Module):
-    """Conv-ReLU(-BatchNorm)(-MaxPool) stages, then a Dense-ReLU stack and `num_classes` logits."""
+    """Conv(-BatchNorm)(-MaxPool)-ReLU stages, then a Dense-ReLU stack and `num_classes` logits.
+
+    Max-pooling before the ReLU gives the same values and gradients as after it (ReLU is monotone
+    and zero where a window's max is not positive) for a quarter of the ReLU work: seeds' MNIST
+    step 12.6 -> 11.3 ms on the 2-core CPU.
+    """
 
     num_classes: int = 10
     features: Sequence[int] = (32, 64, 64)
@@ -48,9 +53,9 @@ class CNN(nn.Module):
             )(x)
             if self.use_batch_norm:
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(x)
-            x = nn.relu(x)
-            if pool:
+            if pool:  # Pooling first: the same values and gradients, and ReLU on a quarter of them.
                 x = max_pool_2x2(x)
+            x = nn.relu(x)
         x = x.reshape((x.shape[0], -1))  # [B, H'*W'*C']
         for width in self.dense_features:
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
