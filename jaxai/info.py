@@ -126,7 +126,7 @@ def print_info(benchmark_seconds: float = 10.0) -> None:
         result = micro_benchmark(benchmark_seconds)
         print(f"micro-benchmark ({benchmark_seconds:g} s, each model with its family's XLA flags): seeds' MNIST CNN "
               f"{result['cnn_images_per_s']:,.0f} images/s, baby GPT {result['gpt_ms_per_iter']:.1f} ms/iter "
-              "(jaxai's 2-core reference CPU, AMD EPYC Zen 4: ~4,400-5,800 images/s, ~30-37 ms/iter)")
+              "(jaxai's 2-core reference CPU, AMD EPYC Zen 4: ~4,500-5,700 images/s, ~22-27 ms/iter)")
 
 
 if __name__ == "__main__":  # The micro-benchmark's child process: `python -m jaxai.info cnn|gpt SECONDS`.

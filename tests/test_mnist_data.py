@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import gzip
+import glob
 import os
 import struct
 import subprocess
@@ -82,6 +83,29 @@ def test_offline_preparation_from_idx_files(prepared):
     head = load_mnist("train[:10]", data_dir=None, tfds_dir=tfds_dir)
     np.testing.assert_array_equal(head["image"], train["image"][:10])
     np.testing.assert_array_equal(head["label"], train["label"][:10])
+
+
+def test_decoded_arrays_are_cached_until_the_prepared_files_change(prepared, monkeypatch):
+    tfds_dir, written = prepared
+    import tensorflow_datasets as tfds
+
+    first = load_mnist("test[:7]", data_dir=None, tfds_dir=tfds_dir)  # Decodes, and keeps the arrays.
+    version_dir = tfds.builder("mnist", data_dir=tfds_dir).data_dir
+    assert glob.glob(os.path.join(version_dir, "jaxai-decoded-*.npz"))
+    source_type = type(tfds.data_source("mnist", split="test", data_dir=tfds_dir, download=False))
+    decoded = []
+    original = source_type.__getitems__
+    monkeypatch.setattr(source_type, "__getitems__", lambda self, keys: decoded.append(len(keys)) or original(self, keys))
+    cached = load_mnist("test[:7]", data_dir=None, tfds_dir=tfds_dir)
+    assert decoded == []  # Read from the cache...
+    for key in ("image", "label"):
+        np.testing.assert_array_equal(cached[key], first[key])
+        assert cached[key].dtype == first[key].dtype
+    assert_matches(load_mnist("test", data_dir=None, tfds_dir=tfds_dir), *written["test"])  # A split: its own cache.
+    record = sorted(glob.glob(os.path.join(version_dir, "*.array_record*")))[0]
+    os.utime(record, ns=(0, 0))  # ...until the prepared files are not the ones it was made from.
+    load_mnist("test[:7]", data_dir=None, tfds_dir=tfds_dir)
+    assert decoded[-1] == 7
 
 
 def test_tfds_dir_from_environment(prepared, monkeypatch):

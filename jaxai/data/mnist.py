@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import os
 import re
 import socket
@@ -41,7 +42,8 @@ def load_mnist(
     """Returns {'image': uint8 [N,28,28,1], 'label': int32 [N]} for a TFDS split string ('test', 'train[:55000]').
 
     Prepares the dataset first if `tfds_dir` lacks it (see `prepare_mnist`); reading needs no TensorFlow.
-    Examples come in TFDS's fixed order (a deterministic shuffle of the raw files' order).
+    Examples come in TFDS's fixed order (a deterministic shuffle of the raw files' order). The decoded
+    arrays are kept beside the prepared files (`jaxai-decoded-*.npz`), so later runs skip decoding.
     """
     tfds_dir = prepare_mnist(data_dir=data_dir, tfds_dir=tfds_dir, verify_checksums=verify_checksums)
     import tensorflow_datasets as tfds
@@ -53,11 +55,42 @@ def load_mnist(
         raise DatasetError(f"Cannot read MNIST split {split!r} from {tfds_dir}: {e}") from e
     if num_examples == 0:
         raise DatasetError(f"MNIST split {split!r} in {tfds_dir} has no examples.")
-    records = source.__getitems__(list(range(num_examples)))
-    return {
+    cache_path = _decoded_cache_path(source.dataset_info.data_dir, split)
+    if os.path.exists(cache_path):
+        with np.load(cache_path) as cached:
+            return {"image": cached["image"], "label": cached["label"]}
+    records = source.__getitems__(list(range(num_examples)))  # Decodes 60k PNGs: ~5 s here.
+    arrays = {
         "image": np.stack([r["image"] for r in records]).astype(np.uint8, copy=False),
         "label": np.asarray([r["label"] for r in records], dtype=np.int32),
     }
+    _write_atomically(cache_path, arrays)
+    return arrays
+
+
+def _decoded_cache_path(version_dir: str, split: str) -> str:
+    """Where the decoded arrays of `split` are kept, named by the split and the prepared files' identity.
+
+    Re-preparing the dataset (new record files: other sizes or times) leaves old caches unused.
+    """
+    identity = [split]
+    for name in sorted(os.listdir(version_dir)):
+        if ".array_record" in name:
+            stat = os.stat(os.path.join(version_dir, name))
+            identity.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
+    return os.path.join(version_dir, f"jaxai-decoded-{digest}.npz")
+
+
+def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Writes an .npz via a temporary file and a rename; a read-only directory just means no cache."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix=".npz.tmp", delete=False) as file:
+            np.savez(file, **arrays)
+        os.replace(file.name, path)
+    except OSError:
+        if "file" in locals() and os.path.exists(file.name):
+            os.remove(file.name)
 
 
 def prepare_mnist(*, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True) -> str:
