@@ -132,7 +132,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
 def test_a_workdir_of_another_config_is_refused_unless_overwritten(tmp_path):
     train(smoke_config("train.num_steps=2"), str(tmp_path))
     other = smoke_config("train.num_steps=2", "optimizer.learning_rate=0.01")
-    with pytest.raises(WorkdirError, match=r"(?s)different config:\n  optimizer.learning_rate: 0.003 -> 0.01.*--overwrite"):
+    with pytest.raises(WorkdirError, match=r"(?s)different config:\n  optimizer.learning_rate: 0.004 -> 0.01.*--overwrite"):
         train(other, str(tmp_path))
     train(other, str(tmp_path), overwrite=True)
     assert [r["event"] for r in read_metrics(str(tmp_path), "run")] == ["start", "end"]
