@@ -84,13 +84,15 @@ def _decoded_cache_path(version_dir: str, split: str) -> str:
 
 def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Writes an .npz via a temporary file and a rename; a read-only directory just means no cache."""
+    temporary = None
     try:
         with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix=".npz.tmp", delete=False) as file:
+            temporary = file.name
             np.savez(file, **arrays)
-        os.replace(file.name, path)
+        os.replace(temporary, path)
     except OSError:
-        if "file" in locals() and os.path.exists(file.name):
-            os.remove(file.name)
+        if temporary is not None and os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def prepare_mnist(*, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True) -> str:

@@ -56,7 +56,7 @@ def mixed_precision_dot_general(
 @jax.custom_vjp
 def mixed_precision_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """x [..., K] @ kernel [K, N] -> [..., N] in x's dtype, the kernel cast to it, accumulated in float32."""
-    return _dot(x, kernel.astype(x.dtype), ((x.ndim - 1,), (0,))).astype(x.dtype)
+    return _forward(x, kernel)[0]
 
 
 def _dot(lhs: jax.Array, rhs: jax.Array, contracting: tuple[tuple[int, ...], tuple[int, ...]]) -> jax.Array:
