@@ -54,15 +54,16 @@ def summary(records: list[dict], wall_s: float) -> dict:
         "train_s": end["wall_s"],
         "train_steps_per_s": round(statistics.median(r["steps_per_s"] for r in steady), 2),
         "ms_per_step": round(1000 / statistics.median(r["steps_per_s"] for r in steady), 2),
-        "examples_per_s": round(statistics.median(r["examples_per_s"] for r in steady)),
         # Host time per step spent fetching and placing the batch (overlaps the dispatched steps).
         "data_ms_per_step": round(statistics.median(r["data_ms"] for r in steady), 3),
         "device": header["devices"],
         "allocator": header.get("allocator", "default"),
         "date": datetime.date.today().isoformat(),
     }
-    if "tokens_per_s" in steady[0]:
-        result["tokens_per_s"] = round(statistics.median(r["tokens_per_s"] for r in steady))
-    if "mfu" in steady[0]:
-        result["mfu"] = round(statistics.median(r["mfu"] for r in steady), 4)
+    for name in steady[0]:  # The task's throughput units (examples_per_s, tokens_per_s, ...).
+        if name.endswith("_per_s") and name != "steps_per_s":
+            result[name] = round(statistics.median(r[name] for r in steady))
+    for name in ("mfu", "flops_vs_matmul"):
+        if name in steady[0]:
+            result[name] = round(statistics.median(r[name] for r in steady), 4)
     return result

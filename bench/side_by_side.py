@@ -6,9 +6,9 @@
 Every training runs alone, one after another, never two at once. Each model prints one JSON line
 holding every run's figures and the ratios issue #10 targets:
 
-cnn  1. jaxai, the seeds' recipe   `bench/mnist.py --config experiments/mnist_cnn.py:seeds`
+cnn  1. jaxai, the Keras recipe   `bench/mnist.py --config experiments/mnist_cnn.py:keras`
      2. PyTorch eager, same recipe `bench/peers/torch_mnist_cnn.py --epochs N --evals_per_epoch 4`
-        (N=--torch_epochs, default 6: the seeds' recipe needs ~4-5 epochs to reach 99.0%; evaluated
+        (N=--torch_epochs, default 6: the Keras recipe needs ~4-5 epochs to reach 99.0%; evaluated
         every quarter epoch, as jaxai's experiment is)
      3. jaxai, its best recipe     `bench/mnist.py --config experiments/mnist_cnn.py`
      images_per_s_ratio = (1) / (2) (see below); time_to_99_ratio = (3) / (2), both over training seconds
@@ -121,23 +121,23 @@ def ratio(numerator, denominator, digits: int = 3):
 
 def side_by_side_cnn(args) -> dict:
     jaxai_overrides = [f"--config.train.num_epochs={args.cnn_epochs}"] if args.cnn_epochs else []
-    seeds, seeds_records, seeds_launched = run_jaxai(mnist_bench, "experiments/mnist_cnn.py:seeds", jaxai_overrides)
-    seeds["time_to_99_s"] = first_eval(seeds_records, seeds_launched, lambda r: r["accuracy"] >= TARGET_ACCURACY)
+    keras, keras_records, keras_launched = run_jaxai(mnist_bench, "experiments/mnist_cnn.py:keras", jaxai_overrides)
+    keras["time_to_99_s"] = first_eval(keras_records, keras_launched, lambda r: r["accuracy"] >= TARGET_ACCURACY)
     torch_run = run_peer("torch_mnist_cnn.py", ["--epochs", str(args.torch_epochs), "--evals_per_epoch", "4"])
     best, best_records, best_launched = run_jaxai(mnist_bench, "experiments/mnist_cnn.py", jaxai_overrides)
     best["time_to_99_s"] = first_eval(best_records, best_launched, lambda r: r["accuracy"] >= TARGET_ACCURACY)
 
-    jaxai_speeds, torch_speeds = [seeds["images_per_s"]], [torch_run["images_per_s"]]
+    jaxai_speeds, torch_speeds = [keras["images_per_s"]], [torch_run["images_per_s"]]
     for _ in range(args.speed_repeats):  # One-epoch pairs, alternating, for throughput only.
-        jaxai_speeds.append(run_jaxai(mnist_bench, "experiments/mnist_cnn.py:seeds", ["--config.train.num_epochs=1"])[0]["images_per_s"])
+        jaxai_speeds.append(run_jaxai(mnist_bench, "experiments/mnist_cnn.py:keras", ["--config.train.num_epochs=1"])[0]["images_per_s"])
         torch_speeds.append(run_peer("torch_mnist_cnn.py", ["--epochs", "1"])["images_per_s"])
 
     result = {
         "side_by_side": "mnist_cnn",
-        "jaxai_seeds": seeds,
-        "torch_seeds": torch_run,
+        "jaxai_keras": keras,
+        "torch_keras": torch_run,
         "jaxai_best": best,
-        "images_per_s": {"jaxai_seeds": jaxai_speeds, "torch_seeds": torch_speeds, "jaxai_best": best["images_per_s"]},
+        "images_per_s": {"jaxai_keras": jaxai_speeds, "torch_keras": torch_speeds, "jaxai_best": best["images_per_s"]},
         "images_per_s_ratio": ratio(max(jaxai_speeds), max(torch_speeds)),
         "images_per_s_ratio_median": ratio(statistics.median(jaxai_speeds), statistics.median(torch_speeds)),
     }
@@ -195,7 +195,7 @@ def side_by_side_gpt(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=("cnn", "gpt", "all"), default="all")
-    parser.add_argument("--torch_epochs", type=int, default=6, help="Epochs of the PyTorch CNN (seeds' recipe).")
+    parser.add_argument("--torch_epochs", type=int, default=6, help="Epochs of the PyTorch CNN (Keras recipe).")
     parser.add_argument("--cnn_epochs", type=int, default=0, help="Epochs of both jaxai CNN runs (0: the experiment's).")
     parser.add_argument("--speed_repeats", type=int, default=2,
                         help="Extra short jaxai/PyTorch pairs, alternating, whose throughput joins the comparison.")

@@ -39,7 +39,7 @@ def main() -> None:
         "epochs": round(evals[-1]["step"] / header["steps_per_epoch"], 3),
         "steps_per_epoch": header["steps_per_epoch"],
         "epoch_s": round(header["steps_per_epoch"] / timing["train_steps_per_s"], 2),
-        "pairs_per_s": timing.pop("examples_per_s"),
+        "pairs_per_s": timing.pop("pairs_per_s"),
         "analogies": evals[-1].get("analogies", {}),
         **timing,
     }

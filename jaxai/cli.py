@@ -3,6 +3,7 @@
   jaxai train --config experiments/mnist_cnn.py --workdir runs/mnist_cnn [--config.KEY=VALUE ...]
   jaxai eval --workdir runs/mnist_cnn [--split test]
   jaxai sample --workdir runs/gpt --prompt "ROMEO:" --num_tokens 500 --temperature 0.8 --top_k 200
+  jaxai sample --workdir runs/mnist_vae --num 64 --out grid.png      (generative image models: a PNG grid)
   jaxai prepare --config experiments/mnist_cnn.py      (prepare the dataset, e.g. from local raw files)
   jaxai info                                           (devices, versions and settings in effect)
 """
@@ -16,6 +17,8 @@ from typing import NamedTuple
 
 from absl import app, flags
 
+from jaxai.errors import UsageError
+
 COMMANDS = ("train", "eval", "sample", "prepare", "info")
 
 flags.DEFINE_string("config", None, "Experiment file defining get_config(); override keys with --config.KEY=VALUE.")
@@ -27,8 +30,9 @@ flags.DEFINE_string("prompt", "\n", "sample: text the generation continues.")
 flags.DEFINE_integer("num_tokens", 500, "sample: tokens to generate.")
 flags.DEFINE_float("temperature", 0.8, "sample: softmax temperature; 0 means greedy.")
 flags.DEFINE_integer("top_k", 200, "sample: keep only the k most likely tokens (0 keeps all).")
-flags.DEFINE_integer("num_samples", 1, "sample: independent samples to print.")
-flags.DEFINE_integer("seed", 0, "sample: PRNG seed for sampling.")
+flags.DEFINE_integer("num", 0, "sample: how many samples (0: the task's default, 1 text or 64 images).")
+flags.DEFINE_string("out", None, "sample: PNG file for image samples (default WORKDIR/samples.png).")
+flags.DEFINE_integer("seed", 0, "sample: PRNG seed for sampling; the same seed gives the same output.")
 flags.DEFINE_float("benchmark_seconds", 10.0, "info: seconds of micro-benchmark (CNN and GPT steps); 0 skips it.")
 FLAGS = flags.FLAGS
 
@@ -73,10 +77,6 @@ def _load_config(overrides: list[str]):
     raise UsageError("Pass --config experiments/<name>.py (or --workdir of an existing run).")
 
 
-class UsageError(ValueError):
-    """The command line itself is wrong."""
-
-
 def main(command_line: CommandLine) -> int:
     argv = command_line.positional
     if len(argv) != 2 or argv[1] not in COMMANDS:
@@ -113,15 +113,17 @@ def main(command_line: CommandLine) -> int:
 
         metrics = train(config, FLAGS.workdir, overwrite=FLAGS.overwrite)
     elif command == "eval":
-        from jaxai.train.loop import evaluate
+        from jaxai.train.evaluation import evaluate
 
         metrics = evaluate(config, FLAGS.workdir, FLAGS.split)
     else:
-        from jaxai.train.sample import sample
+        from jaxai.tasks.base import SampleOptions
+        from jaxai.train.sample import sample, write_samples
 
-        for text in sample(config, FLAGS.workdir, prompt=FLAGS.prompt, num_tokens=FLAGS.num_tokens,
-                           temperature=FLAGS.temperature, top_k=FLAGS.top_k, num_samples=FLAGS.num_samples, seed=FLAGS.seed):
-            print(text, end="\n---------------\n" if FLAGS.num_samples > 1 else "\n")
+        options = SampleOptions(num=FLAGS.num, prompt=FLAGS.prompt, num_tokens=FLAGS.num_tokens,
+                                temperature=FLAGS.temperature, top_k=FLAGS.top_k)
+        samples = sample(config, FLAGS.workdir, options, seed=FLAGS.seed)
+        print(write_samples(samples, FLAGS.out or os.path.join(FLAGS.workdir, "samples.png")))
         return 0
     scalars = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
     print(json.dumps({"workdir": os.path.abspath(FLAGS.workdir), **scalars}))

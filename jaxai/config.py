@@ -11,9 +11,7 @@ from typing import Any, Iterable
 
 import ml_collections
 
-
-class ConfigError(ValueError):
-    """A config file or an override the user must fix."""
+from jaxai.errors import ConfigError
 
 
 def base_config(task: str, model: str) -> ml_collections.ConfigDict:

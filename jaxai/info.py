@@ -1,8 +1,7 @@
-"""Device facts (peak FLOP/s for MFU) and `jaxai info`: what this machine runs jaxai with."""
+"""`jaxai info`: what this machine runs jaxai with, and a micro-benchmark to compare machines."""
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
@@ -12,46 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-# Dense bf16 peak FLOP/s per device, from the vendors' data sheets (no sparsity).
-PEAK_FLOPS_BY_KIND = {
-    "H200": 989e12,
-    "H100": 989e12,  # SXM; PCIe: 756e12.
-    "A100": 312e12,
-    "L4": 121e12,
-    "A10": 125e12,
-    "V100": 125e12,
-    "TPU v4": 275e12,
-    "TPU v5 lite": 197e12,
-    "TPU v5e": 197e12,
-    "TPU v5p": 459e12,
-    "TPU v6 lite": 918e12,
-    "TPU v6e": 918e12,
-}
-
-
-def peak_flops(device: jax.Device | None = None) -> float:
-    """Peak FLOP/s of a device: its data-sheet figure, or for CPUs a measured matmul rate."""
-    device = device or jax.devices()[0]
-    if device.platform == "cpu":
-        return measured_matmul_flops()
-    for kind, flops in PEAK_FLOPS_BY_KIND.items():
-        if kind.lower() in device.device_kind.lower():
-            return flops
-    return 0.0  # Unknown accelerator: MFU is not reported.
-
-
-@functools.cache
-def measured_matmul_flops(size: int = 1024, seconds: float = 0.3) -> float:
-    """FLOP/s of a float32 [size x size] matmul on the default device (all its cores)."""
-    matmul = jax.jit(lambda a, b: a @ b)
-    a = jnp.ones((size, size), jnp.float32)
-    matmul(a, a).block_until_ready()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        matmul(a, a).block_until_ready()
-        count += 1
-    return 2.0 * size**3 * count / (time.perf_counter() - start)
-
+from jaxai.flops import peak_flops
 
 def _steps_per_second(config: ml_collections.ConfigDict, info: dict, batch: dict, seconds: float) -> float:
     """Training steps per second of a task's real jitted step on a fixed batch (after compiling)."""
@@ -77,7 +37,7 @@ def _family_steps_per_second(family: str, seconds: float) -> float:
     """Steps/s of the reference model of `family` ('cnn' or 'gpt'), in this process."""
     from jaxai.config import base_config
 
-    if family == "cnn":  # The seeds' MNIST CNN and recipe: batch 64, adam.
+    if family == "cnn":  # The Keras MNIST CNN and recipe: batch 64, adam.
         config = base_config(task="classification", model="cnn")
         batch = {"image": jnp.zeros((64, 28, 28, 1), jnp.uint8), "label": jnp.zeros((64,), jnp.int32)}
         return _steps_per_second(config, {"num_classes": 10}, batch, seconds)
@@ -90,7 +50,7 @@ def _family_steps_per_second(family: str, seconds: float) -> float:
 
 
 def micro_benchmark(seconds: float = 10.0) -> dict[str, float]:
-    """Images/s of the seeds' MNIST CNN and ms/iter of the baby GPT, each with its family's XLA flags.
+    """Images/s of the Keras MNIST CNN and ms/iter of the baby GPT, each with its family's XLA flags.
 
     XLA reads its flags once per process, so each model runs in a child process whose XLA_FLAGS
     add the flags its experiments get (`jaxai.runtime.FAMILY_XLA_CPU_FLAGS`); the allocator
@@ -121,10 +81,11 @@ def print_info(benchmark_seconds: float = 10.0) -> None:
     print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind} ({jax.default_backend()}), processes: {jax.process_count()}")
     for key, value in runtime.describe().items():
         print(f"{key}: {value or '(none)'}")
-    print(f"peak FLOP/s used for MFU: {peak_flops():.3g}")
+    peak = peak_flops()
+    print(f"peak FLOP/s for utilisation: {peak.flops:.3g} ({peak.source})")
     if benchmark_seconds > 0:
         result = micro_benchmark(benchmark_seconds)
-        print(f"micro-benchmark ({benchmark_seconds:g} s, each model with its family's XLA flags): seeds' MNIST CNN "
+        print(f"micro-benchmark ({benchmark_seconds:g} s, each model with its family's XLA flags): Keras MNIST CNN "
               f"{result['cnn_images_per_s']:,.0f} images/s, baby GPT {result['gpt_ms_per_iter']:.1f} ms/iter "
               "(jaxai's 2-core reference CPU, AMD EPYC Zen 4: ~4,500-5,700 images/s, ~22-27 ms/iter)")
 

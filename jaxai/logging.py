@@ -12,6 +12,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxai.images import image_grid, save_png
+
 
 def _scalar(value: Any) -> Any:
     value = np.asarray(value)
@@ -29,6 +31,7 @@ class MetricWriter:
 
     def __init__(self, workdir: str, tensorboard: bool = True):
         self.enabled = jax.process_index() == 0
+        self.workdir = workdir
         self.path = os.path.join(workdir, "metrics.jsonl")
         self._tensorboard = None
         if self.enabled:
@@ -54,6 +57,20 @@ class MetricWriter:
         """A text artifact (e.g. generated samples) in TensorBoard."""
         if self.enabled and self._tensorboard is not None:
             self._tensorboard.add_text(tag, text, step)
+
+    def image(self, step: int, tag: str, images: np.ndarray) -> str | None:
+        """Images ([H, W, C] or [N, H, W, C] as a grid) -> WORKDIR/images/<tag>_<step>.png and TensorBoard.
+
+        Returns the PNG's path (None on processes other than 0).
+        """
+        if not self.enabled:
+            return None
+        grid = image_grid(images)
+        path = os.path.join(self.workdir, "images", f"{tag.replace('/', '_')}_{int(step):08d}.png")
+        save_png(path, grid)
+        if self._tensorboard is not None:
+            self._tensorboard.add_image(tag, grid, step, dataformats="HWC")
+        return path
 
     def close(self) -> None:
         if self.enabled:

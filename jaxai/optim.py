@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxai.config import ConfigError
+from jaxai.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "one_cycle")

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import ml_collections
 
+from jaxai.errors import RuntimeSettingError
+
 ALLOCATOR_ENV = "JAXAI_ALLOCATOR"  # auto (default) | tcmalloc | jemalloc | mimalloc | system
 _REEXECUTED_ENV = "JAXAI_ALLOCATOR_PRELOADED"
 ALLOCATORS = ("tcmalloc", "jemalloc", "mimalloc")
@@ -50,10 +52,6 @@ FAMILY_XLA_CPU_FLAGS = {
 def family_xla_cpu_flags(model: str) -> str:
     """The measured XLA:CPU flags for a model family ('' where the defaults are best)."""
     return FAMILY_XLA_CPU_FLAGS.get(model, "")
-
-
-class RuntimeSettingError(ValueError):
-    """A runtime setting (allocator, XLA flag) that jaxai does not know."""
 
 
 def find_allocator(name: str) -> str | None:

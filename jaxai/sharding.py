@@ -10,6 +10,8 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxai.errors import MeshError
+
 MESH_AXES = ("data", "fsdp", "tensor")
 BATCH_AXES = ("data", "fsdp")
 
@@ -26,10 +28,6 @@ LOGICAL_AXIS_RULES = (
     ("conv_out", "tensor"),
     ("norm", None),
 )
-
-
-class MeshError(ValueError):
-    """The mesh asked for does not fit the devices or the batch."""
 
 
 def make_mesh(mesh_config: ml_collections.ConfigDict, devices: list | None = None) -> Mesh:

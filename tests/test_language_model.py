@@ -10,9 +10,11 @@ import pytest
 
 from jaxai.config import load_config
 from jaxai.data import build_dataset
-from jaxai.data.errors import DatasetError
+from jaxai.errors import DatasetError
+from jaxai.tasks.base import SampleOptions
 from jaxai.data.tokenizers import load_tokenizer
-from jaxai.train.loop import build_run, restore_latest, train
+from jaxai.train.build import build_run, restore_latest
+from jaxai.train.loop import train
 from jaxai.train.sample import sample
 from run_helpers import interrupted_copy, read_metrics
 
@@ -51,10 +53,10 @@ def test_tokenizer_is_saved_and_sampling_continues_the_prompt(tmp_path):
     train(config, str(tmp_path))
     tokenizer = load_tokenizer(str(tmp_path / "tokenizer.json"))
     assert tokenizer.vocab_size == 65  # Tiny Shakespeare's distinct characters.
-    texts = sample(config, str(tmp_path), prompt="ROMEO:", num_tokens=20, temperature=0.8, top_k=10, num_samples=2)
+    texts = sample(config, str(tmp_path), SampleOptions(num=2, prompt="ROMEO:", num_tokens=20, temperature=0.8, top_k=10))
     assert len(texts) == 2 and all(text.startswith("ROMEO:") and len(text) == 26 for text in texts)
-    greedy = sample(config, str(tmp_path), prompt="ROMEO:", num_tokens=80, temperature=0.0, top_k=0)
-    assert greedy == sample(config, str(tmp_path), prompt="ROMEO:", num_tokens=80, temperature=0.0, top_k=0)
+    greedy = sample(config, str(tmp_path), SampleOptions(prompt="ROMEO:", num_tokens=80, temperature=0.0, top_k=0))
+    assert greedy == sample(config, str(tmp_path), SampleOptions(prompt="ROMEO:", num_tokens=80, temperature=0.0, top_k=0))
 
 
 def test_a_user_corpus_trains_and_bad_paths_are_clear(tmp_path):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from jaxai.data import mnist
-from jaxai.data.errors import DatasetError
+from jaxai.errors import DatasetError
 from jaxai.data.mnist import RAW_FILES, load_mnist, prepare_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,7 +156,7 @@ def test_without_tensorflow_installed(prepared, tmp_path):
                 return None
 
         sys.meta_path[:] = [NoTensorFlow(list(sys.meta_path))]
-        from jaxai.data.errors import DatasetError
+        from jaxai.errors import DatasetError
         from jaxai.data.mnist import load_mnist
 
         assert load_mnist("test", data_dir=None, tfds_dir={tfds_dir!r})["label"].shape == ({NUM_TEST},)

@@ -95,7 +95,7 @@ def test_model_config_lists_constructor_fields_and_builds():
 
 
 def test_mlp_gradients_match_finite_differences():
-    """The seeds' 3-2-1 ReLU network, with its weights set by hand, against central differences."""
+    """A 3-2-1 ReLU network, with its weights set by hand, against central differences."""
     with jax.enable_x64(True):
         model = MLP(num_classes=1, features=(2,), dtype="float64")
         params = {

@@ -10,11 +10,10 @@ import pytest
 from jaxai import tasks
 from jaxai.checkpoint import Checkpointer
 from jaxai.config import load_config
-from jaxai.sharding import MeshError
-from jaxai.train.loop import (
-    NonFiniteLossError, build_run, evaluate, mesh_context, restore_latest, restore_or_init, train,
-)
-from jaxai.train.workdir import WorkdirError
+from jaxai.errors import MeshError, NonFiniteLossError, WorkdirError
+from jaxai.train.build import build_run, mesh_context, restore_latest, restore_or_init
+from jaxai.train.evaluation import evaluate
+from jaxai.train.loop import train
 from run_helpers import interrupted_copy, read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

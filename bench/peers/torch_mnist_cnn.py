@@ -1,11 +1,11 @@
-"""Peer benchmark: the seeds' Keras MNIST CNN trained in PyTorch eager on the CPU; prints one JSON line.
+"""Peer benchmark: the classic Keras MNIST CNN trained in PyTorch eager on the CPU; prints one JSON line.
 
     pip install -e '.[peers]'          # torch==2.13.0, CPU build; never a dependency of jaxai itself
     python bench/peers/torch_mnist_cnn.py --epochs 3
 
 Model: Conv32 3x3 (valid) - ReLU - MaxPool2 - Conv64 - ReLU - MaxPool2 - Conv64 - ReLU - Flatten -
 Dense64 - ReLU - Dense10 (93,322 parameters), Keras's initialisation (Glorot-uniform weights, zero
-biases). Recipe: the seeds' (constant Adam 1e-3, batch 64, cross-entropy), the training set shuffled
+biases). Recipe: the Keras example's (constant Adam 1e-3, batch 64, cross-entropy), the training set shuffled
 every epoch by a seeded torch.Generator; the last partial batch is dropped, so an epoch is 937 steps
 of 64, as jaxai counts one. Data: the real MNIST, read from the four raw IDX .gz files in
 $JAXAI_DATA_DIR/mnist (default: ../shared/data/mnist beside the repository) with gzip and numpy.

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-from typing import Any, Callable, Iterator
+from typing import Callable
 
-import grain
 import ml_collections
 
-from jaxai.data.errors import DatasetError
-from jaxai.data.pipeline import Arrays, padded_batches, shuffled_batches
-
-
-@dataclasses.dataclass
-class Dataset:
-    """What a run needs from its data."""
-
-    info: dict[str, Any]  # e.g. num_classes, vocab_size: sizes the model takes from the data.
-    train: grain.IterDataset  # Endless host-local training batches; iterator state is checkpointable.
-    steps_per_epoch: int
-    eval_batches: Callable[[str, int], Iterator[Arrays]]  # (split, max_batches) -> padded batches.
-    artifacts: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. a tokenizer to save.
+from jaxai.errors import DatasetError
+from jaxai.data.dataset import Dataset, array_dataset, stateful_dataset
+from jaxai.data.pipeline import Arrays
 
 
 def _mnist(config: ml_collections.ConfigDict, seed: int) -> Dataset:
@@ -39,6 +27,12 @@ def _synthetic_mnist(config: ml_collections.ConfigDict, seed: int) -> Dataset:
     return array_dataset(synthetic_images, config, seed, info={"num_classes": 10, "image_shape": (28, 28, 1)})
 
 
+def _stacked_mnist(config: ml_collections.ConfigDict, seed: int, synthetic: bool = False) -> Dataset:
+    from jaxai.data.stacked_mnist import stacked_mnist_dataset
+
+    return stacked_mnist_dataset(config, seed, synthetic=synthetic)
+
+
 def _text(config: ml_collections.ConfigDict, seed: int) -> Dataset:
     from jaxai.data.text import text_dataset
 
@@ -54,10 +48,13 @@ def _words(config: ml_collections.ConfigDict, seed: int) -> Dataset:
 _REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Dataset]] = {
     "mnist": _mnist,
     "synthetic_mnist": _synthetic_mnist,
+    "stacked_mnist": _stacked_mnist,  # Three MNIST digits as RGB channels: 1000 modes, for GAN mode coverage.
+    "synthetic_stacked_mnist": lambda config, seed: _stacked_mnist(config, seed, synthetic=True),
     "tiny_shakespeare": _text,
     "text": _text,
     "tiny_shakespeare_words": _words,
     "text_words": _words,
+    "none": lambda config, seed: stateful_dataset(),  # The task makes its own data (e.g. RL environments).
 }
 
 
@@ -71,25 +68,4 @@ def build_dataset(config: ml_collections.ConfigDict, seed: int) -> Dataset:
     return _REGISTRY[name](config, seed)
 
 
-def array_dataset(
-    load: Callable[[str], Arrays], config: ml_collections.ConfigDict, seed: int, info: dict[str, Any]
-) -> Dataset:
-    """A Dataset over splits that fit in memory as arrays (loaded lazily, each split once)."""
-    cache: dict[str, Arrays] = {}
-
-    def split_arrays(split: str) -> Arrays:
-        if split not in cache:
-            cache[split] = load(split)
-        return cache[split]
-
-    train_arrays = split_arrays(config.train_split)
-    num_examples = len(next(iter(train_arrays.values())))
-    return Dataset(
-        info=dict(info, num_train_examples=num_examples),
-        train=shuffled_batches(train_arrays, seed=seed, batch_size=config.batch_size, shuffle=config.shuffle),
-        steps_per_epoch=max(1, num_examples // config.batch_size),
-        eval_batches=lambda split, max_batches=0: padded_batches(split_arrays(split), config.eval_batch_size, max_batches),
-    )
-
-
-__all__ = ["Dataset", "DatasetError", "build_dataset", "array_dataset"]
+__all__ = ["Dataset", "DatasetError", "build_dataset", "array_dataset", "stateful_dataset"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxai.data.errors import DatasetError
+from jaxai.errors import DatasetError
 
 RAW_FILES = (
     "train-images-idx3-ubyte.gz",

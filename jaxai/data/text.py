@@ -8,8 +8,8 @@ from importlib import resources
 import ml_collections
 import numpy as np
 
-from jaxai.data import Dataset
-from jaxai.data.errors import DatasetError
+from jaxai.data.dataset import Dataset
+from jaxai.errors import DatasetError
 from jaxai.data.pipeline import generated_batches, padded_batches, process_slice
 from jaxai.data.tokenizers import make_tokenizer
 
@@ -63,7 +63,8 @@ def text_dataset(config: ml_collections.ConfigDict, seed: int) -> Dataset:
         return padded_batches({"inputs": windows[:, :-1], "targets": windows[:, 1:]}, config.eval_batch_size, max_batches)
 
     return Dataset(
-        info={"vocab_size": tokenizer.vocab_size, "block_size": block_size, "num_train_tokens": len(train_tokens)},
+        info={"vocab_size": tokenizer.vocab_size, "block_size": block_size, "num_train_tokens": len(train_tokens),
+              "tokenizer": tokenizer},
         train=generated_batches(train_batch),
         steps_per_epoch=max(1, len(train_tokens) // (batch_size * block_size)),
         eval_batches=eval_batches,

@@ -15,8 +15,8 @@ import re
 import ml_collections
 import numpy as np
 
-from jaxai.data import Dataset
-from jaxai.data.errors import DatasetError
+from jaxai.data.dataset import Dataset
+from jaxai.errors import DatasetError
 from jaxai.data.pipeline import generated_batches, padded_batches, process_slice
 from jaxai.data.text import read_corpus
 

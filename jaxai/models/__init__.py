@@ -9,7 +9,7 @@ import importlib
 import flax.linen as nn
 import ml_collections
 
-from jaxai.config import ConfigError
+from jaxai.errors import ConfigError
 
 # name -> "module:Class"; modules are imported only when used.
 _REGISTRY = {
@@ -18,9 +18,12 @@ _REGISTRY = {
     "gpt": "jaxai.models.transformer:GPT",
     "rnn": "jaxai.models.rnn:RNNLM",
     "skipgram": "jaxai.models.word2vec:SkipGram",
+    "vae": "jaxai.models.vae:VAE",
+    "gan_mlp": "jaxai.models.gan:MLPGAN",
+    "dcgan": "jaxai.models.gan:DCGAN",
 }
 # Sizes that come from the data (set by the task), and linen internals: never config keys.
-_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode"}
+_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode", "image_shape"}
 
 
 def model_class(name: str) -> type[nn.Module]:

@@ -18,7 +18,7 @@ class CNN(nn.Module):
     """Conv(-BatchNorm)(-MaxPool)-ReLU stages, then a Dense-ReLU stack and `num_classes` logits.
 
     Max-pooling before the ReLU gives the same values and gradients as after it (ReLU is monotone
-    and zero where a window's max is not positive) for a quarter of the ReLU work: seeds' MNIST
+    and zero where a window's max is not positive) for a quarter of the ReLU work: Keras MNIST
     step 12.6 -> 11.3 ms on the 2-core CPU.
     """
 
@@ -69,7 +69,7 @@ def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
 
     Same values as `nn.max_pool(x, (2, 2), strides=(2, 2))`, written as a reshape and a max so that
     its gradient is an elementwise mask instead of XLA's select-and-scatter, which dominated the
-    CNN's backward pass on CPU (the seeds' MNIST step: 21.7 -> 13.8 ms). Where a window has tied
+    CNN's backward pass on CPU (the Keras MNIST step: 21.7 -> 13.8 ms). Where a window has tied
     maxima the gradient is shared between them rather than given to the first.
     """
     batch, height, width, channels = x.shape

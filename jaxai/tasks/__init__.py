@@ -8,15 +8,17 @@ from types import ModuleType
 
 import ml_collections
 
-from jaxai.config import ConfigError
+from jaxai.errors import ConfigError
 
 from jaxai.tasks.base import Task
 
 # name -> module defining `default_config()` and `build(config, dataset_info, total_steps) -> Task`.
 _REGISTRY = {
     "classification": "jaxai.tasks.classification",
+    "gan": "jaxai.tasks.gan",
     "language_model": "jaxai.tasks.language_model",
     "word2vec": "jaxai.tasks.word2vec",
+    "vae": "jaxai.tasks.vae",
 }
 
 __all__ = ["Task", "task_config", "task_module"]

@@ -1,35 +1,86 @@
-"""What every task provides to the training loop, and the state most tasks train."""
+"""The contract every task fulfils for the training loop, and the state most tasks train."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Protocol, Union
 
 import flax.struct
 import jax
+import numpy as np
 import optax
 
 PyTree = Any
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+# What `visualize` and `sample` hand back: images [N, H, W, C] with values in [0, 1], or text.
+Picture = Union[np.ndarray, str]
+
+# How an eval output combines over batches: 'sum' adds, 'max'/'min' keep the extreme, 'first' keeps
+# the first batch's value (e.g. images to show), 'concat' stacks along the leading (batch) axis.
+REDUCTIONS = ("sum", "max", "min", "first", "concat")
+
+
+class SampleOptions(NamedTuple):
+    """What `jaxai sample` asks for; each task reads the fields that mean something to it."""
+
+    num: int = 0  # Samples to make; 0 -> the task's default (1 text, 64 images).
+    prompt: str = "\n"  # Text models: what the generation continues.
+    num_tokens: int = 500  # Text models: tokens to generate.
+    temperature: float = 0.8  # Softmax temperature; 0 means greedy.
+    top_k: int = 200  # Keep the k most likely tokens (0 keeps all).
+
+
+class InitFn(Protocol):
+    def __call__(self, rng: jax.Array, batch: Batch) -> PyTree: ...
+
+
+class TrainStepFn(Protocol):
+    def __call__(self, state: PyTree, batch: Batch, rng: jax.Array) -> tuple[PyTree, Metrics]: ...
+
+
+class EvalStepFn(Protocol):
+    def __call__(self, state: PyTree, batch: Batch, rng: jax.Array) -> Metrics: ...
 
 
 class Task(NamedTuple):
-    """Pure functions the loop jits; the loop never needs to know which objective it runs.
+    """Pure functions the loop jits, and the facts it reports; the loop never knows which family runs.
 
-    init(rng, batch) -> state                      (parameters may be boxed with logical axis names)
-    train_step(state, batch, rng) -> (state, metrics)   metrics are batch means
-    eval_step(state, batch) -> sums                 sums over the unmasked examples of the batch
-    summarize(sums) -> metrics                      host-side: sums over all eval batches -> metrics
-    export(state, workdir) -> None                  optional: files made from the final state
-    flops_per_example                               optional: model FLOPs of one training example (MFU)
+    The loop derives every rng from config.seed and the step: `train_step` gets a key per step,
+    `eval_step` a key per (evaluation step, batch index), `visualize` and `sample` one key each.
+    A task whose data comes from its own state (environments, a replay buffer) runs with
+    `data.name='none'`: its batches are empty dicts. Every state has a scalar `step` (steps taken).
     """
 
-    init: Callable[[jax.Array, Batch], PyTree]
-    train_step: Callable[[PyTree, Batch, jax.Array], tuple[PyTree, Metrics]]
-    eval_step: Callable[[PyTree, Batch], Metrics]
-    summarize: Callable[[dict[str, Any]], dict[str, Any]]
-    export: Callable[[PyTree, str], None] | None = None
-    flops_per_example: float = 0.0
+    init: InitFn  # (rng, example batch) -> state; parameters may be boxed with logical axis names.
+    train_step: TrainStepFn  # (state, batch, rng) -> (state, metrics); metrics are scalar means.
+    eval_step: EvalStepFn  # (state, batch, rng) -> outputs, reduced over batches as `reductions` says.
+    summarize: Callable[[dict[str, np.ndarray]], dict[str, Any]]  # Host: reduced outputs -> metrics.
+    reductions: Mapping[str, str] = {}  # Eval output name -> one of REDUCTIONS; unnamed outputs 'sum'.
+    headline: str = "loss"  # The train metric shown first on the progress bar.
+    # Throughput units per training step, e.g. {"examples": 64} or {"examples": 12, "tokens": 768};
+    # the loop logs `<unit>_per_s` for each, the first on the progress bar.
+    units_per_step: Mapping[str, float] = {}
+    flops_per_step: float = 0.0  # Model FLOPs of one training step (0: no utilisation figure).
+    networks: Callable[[PyTree], dict[str, PyTree]] | None = None  # state -> {name: params}; default state.params.
+    # Host, at each eval: (state, reduced eval outputs, rng) -> {name: Picture} to log.
+    visualize: Callable[[PyTree, dict[str, np.ndarray], jax.Array], dict[str, Picture]] | None = None
+    sample: Callable[[PyTree, jax.Array, SampleOptions], Picture | list[str]] | None = None  # `jaxai sample`.
+    export: Callable[[PyTree, str], None] | None = None  # Files made from the final state (process 0).
+
+
+def network_parameters(task: Task, state: PyTree) -> dict[str, PyTree]:
+    """The parameters of each network the state holds (never optimizer moments or statistics)."""
+    if task.networks is not None:
+        return task.networks(state)
+    return {"model": state.params}
+
+
+def parameter_counts(task: Task, state: PyTree) -> dict[str, int]:
+    """Parameters per network; works on abstract states (ShapeDtypeStructs) too."""
+    return {
+        name: int(sum(np.prod(leaf.shape, dtype=np.int64) for leaf in jax.tree.leaves(params)))
+        for name, params in network_parameters(task, state).items()
+    }
 
 
 @flax.struct.dataclass

@@ -57,7 +57,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
         return state, {"loss": loss, "accuracy": accuracy}
 
-    def eval_step(state: TrainState, batch: Batch) -> Metrics:
+    def eval_step(state: TrainState, batch: Batch, rng: jax.Array) -> Metrics:
         logits = model.apply({"params": state.params, **state.model_state}, preprocess(batch["image"]), train=False)
         mask = batch["mask"].astype(jnp.float32)
         labels = batch["label"]
@@ -69,7 +69,8 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             "confusion": confusion,  # [true class, predicted class]
         }
 
-    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize)
+    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize,
+                units_per_step={"examples": config.data.batch_size})
 
 
 def preprocess(images: jax.Array) -> jax.Array:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from jaxai import models, optim
 from jaxai.models import transformer
-from jaxai.tasks.base import Batch, Metrics, Task, TrainState, split_variables
+from jaxai.tasks.base import Batch, Metrics, SampleOptions, Task, TrainState, split_variables
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -44,14 +46,29 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         return state.apply_gradients(grads, tx), {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
-    def eval_step(state: TrainState, batch: Batch) -> Metrics:
+    def eval_step(state: TrainState, batch: Batch, rng: jax.Array) -> Metrics:
         logits = logits_of(model.apply({"params": state.params}, batch["inputs"], train=False))
         mask = batch["mask"].astype(jnp.float32)[:, None]  # [B, 1]: padded sequences count zero.
         losses = token_cross_entropy(logits, batch["targets"])  # [B, T]
         return {"loss_sum": jnp.sum(losses * mask), "count": jnp.sum(mask) * losses.shape[1]}
 
-    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize,
-                flops_per_example=flops_per_sequence(model, dataset_info["block_size"]))
+    batch_size, block_size = config.data.batch_size, dataset_info["block_size"]
+    tokenizer = dataset_info.get("tokenizer")  # Absent where a task is built without its data (jaxai info).
+
+    def sample(state: TrainState, rng: jax.Array, options: SampleOptions) -> list[str]:
+        """`options.num` continuations of the prompt (GPT: with a KV cache while the text fits the block)."""
+        generate = importlib.import_module(type(model).__module__).generate
+        prompt_tokens = np.tile(tokenizer.encode(options.prompt)[None, :], (options.num or 1, 1))  # [S, T0]
+        fits_cache = config.model.name != "gpt" or prompt_tokens.shape[1] + options.num_tokens <= config.model.block_size
+        tokens = generate(
+            model, jax.device_get(state.params), prompt_tokens, rng, options.num_tokens,
+            temperature=options.temperature, top_k=options.top_k or None, use_cache=fits_cache,
+        )
+        return [tokenizer.decode(np.asarray(row)) for row in tokens]
+
+    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize, sample=sample,
+                units_per_step={"tokens": batch_size * block_size, "examples": batch_size},
+                flops_per_step=batch_size * flops_per_sequence(model, block_size))
 
 
 def flops_per_sequence(model, block_size: int) -> float:

@@ -73,7 +73,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         return state.apply_gradients(grads, tx), {"loss": loss}
 
-    def eval_step(state: TrainState, batch: Batch) -> Metrics:
+    def eval_step(state: TrainState, batch: Batch, rng: jax.Array) -> Metrics:
         vectors = model.apply({"params": state.params}, method="normalized_embeddings")  # [V, D]
         query = batch["query"][:, None]  # [B, 1]
         ids, sims = nearest(vectors, query, jnp.ones(query.shape), k)  # [B, k]
@@ -113,10 +113,13 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             metrics["analogy_accuracy"] = correct / graded
         metrics["nearest"] = nearest_words
         metrics["analogies"] = analogy_words_out
-        if jax.process_index() == 0:
-            for word, found in nearest_words.items():
-                print(f"  {word}: {' '.join(found)}", flush=True)
         return metrics
+
+    def visualize(state: TrainState, outputs: dict[str, Any], rng: jax.Array) -> dict[str, str]:
+        """Each query word's nearest neighbours, a line each."""
+        neighbours = np.asarray(outputs["neighbours"]).round().astype(np.int64)
+        lines = [f"{word}: {' '.join(vocab[i] for i in row)}" for word, row in zip(queries, neighbours)]
+        return {"nearest_neighbours": "\n".join(lines)}
 
     def export(state: TrainState, workdir: str) -> None:
         """vectors.tsv + metadata.tsv (TensorBoard projector), vectors.npy + vocab.txt (one word a line)."""
@@ -127,7 +130,8 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             with open(os.path.join(workdir, name), "w", encoding="utf-8") as file:
                 file.writelines(word + "\n" for word in vocab)
 
-    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize, export=export)
+    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize, export=export,
+                visualize=visualize if queries else None, units_per_step={"pairs": config.data.batch_size})
 
 
 def nearest(vectors: jax.Array, words: jax.Array, signs: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:

@@ -10,6 +10,7 @@ import jax
 import ml_collections
 
 from jaxai.config import to_json
+from jaxai.errors import WorkdirError
 
 CONFIG_FILE = "config.json"
 # Keys that change how a run is observed, not what it computes: a resume may change them.
@@ -17,10 +18,6 @@ OBSERVATION_KEYS = {
     "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
     "train.max_to_keep", "train.progress_bar", "data.data_dir", "data.tfds_dir",
 }
-
-
-class WorkdirError(RuntimeError):
-    """The workdir holds something this run must not overwrite."""
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
