@@ -20,6 +20,12 @@ gpt  1. jaxai, nanoGPT's recipe    `bench/lm.py --config experiments/shakespeare
      3. PyTorch, nanoGPT's recipe  `bench/peers/torch_nanogpt.py`
      ms_per_iter_ratio = jaxai (1) / PyTorch (3); wall_s_ratio likewise for (1) and (2); val losses;
      time_to_1.88_ratio = (2)'s wall seconds from launch to its first eval <= 1.88 / (3)'s wall_s.
+vae  jaxai `experiments/mnist_vae_mlp_torch.py` (PyTorch's example VAE: 784-400-20, Adam 1e-3, batch 128,
+     dynamically binarized MNIST) for --gen_steps steps, alternating with `bench/peers/torch_vae.py`
+     for --gen_seconds, --gen_repeats times; images_per_s_ratio = best jaxai / best PyTorch (and medians).
+dcgan the same with `experiments/mnist_dcgan.py` (non-saturating DCGAN, batch 64; sample-quality
+     evaluation off) and `bench/peers/torch_dcgan.py`: training images per second, one D and one G
+     update per batch on both sides.
 
 Throughput on this shared VM moves by 10-40% between minutes, so after the runs above
 `--speed_repeats` (default 2) short pairs alternate jaxai and PyTorch (the CNN for one epoch, the
@@ -49,7 +55,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 import lm as lm_bench  # noqa: E402
 import mnist as mnist_bench  # noqa: E402
-from common import ROOT, bench_env, run_training  # noqa: E402
+from common import ROOT, bench_env, run_training, summary  # noqa: E402
 
 TARGET_ACCURACY = 0.99
 TARGET_LOSS = 1.88  # Issue #10: nanoGPT's baby GPT reaches 1.8857.
@@ -192,14 +198,48 @@ def side_by_side_gpt(args) -> dict:
     }
 
 
+# Generative families: jaxai experiment, its quick-eval overrides, PyTorch peer.
+GENERATIVE = {
+    "vae": ("experiments/mnist_vae_mlp_torch.py", ["--config.task.iw_samples=0"], "torch_vae.py"),
+    "dcgan": ("experiments/mnist_dcgan.py", ["--config.task.quality_classifier=none"], "torch_dcgan.py"),
+}
+
+
+def side_by_side_generative(args, family: str) -> dict:
+    """Training images/s of jaxai and its PyTorch peer, alternating, --gen_repeats pairs."""
+    config, quick_eval, peer = GENERATIVE[family]
+    steps = args.gen_steps
+    overrides = [f"--config.train.num_steps={steps}", f"--config.train.eval_every={steps}",
+                 f"--config.train.checkpoint_every={steps}", "--config.train.eval_batches=1", *quick_eval]
+    jaxai_speeds, torch_speeds, loads = [], [], []
+    for _ in range(args.gen_repeats):
+        log(f"jaxai {config} {' '.join(overrides)}")
+        loads.append(load_1m())
+        records, wall_s = run_training(config, overrides)
+        jaxai_speeds.append(summary(records, wall_s)["images_per_s"])
+        torch_speeds.append(run_peer(peer, ["--seconds", str(args.gen_seconds)])["images_per_s"])
+    return {
+        "side_by_side": family,
+        "images_per_s": {"jaxai": jaxai_speeds, "torch": torch_speeds},
+        "images_per_s_ratio": ratio(max(jaxai_speeds), max(torch_speeds)),
+        "images_per_s_ratio_median": ratio(statistics.median(jaxai_speeds), statistics.median(torch_speeds)),
+        "load_before_jaxai": loads,
+        "jaxai_steps": steps,
+        "torch_seconds": args.gen_seconds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("cnn", "gpt", "all"), default="all")
+    parser.add_argument("--model", choices=("cnn", "gpt", "vae", "dcgan", "all"), default="all")
     parser.add_argument("--torch_epochs", type=int, default=6, help="Epochs of the PyTorch CNN (Keras recipe).")
     parser.add_argument("--cnn_epochs", type=int, default=0, help="Epochs of both jaxai CNN runs (0: the experiment's).")
     parser.add_argument("--speed_repeats", type=int, default=2,
                         help="Extra short jaxai/PyTorch pairs, alternating, whose throughput joins the comparison.")
     parser.add_argument("--gpt_iters", type=int, default=0, help="Iterations of every GPT run (0: 2,000, the recipe's).")
+    parser.add_argument("--gen_steps", type=int, default=600, help="vae/dcgan: training steps of each jaxai run.")
+    parser.add_argument("--gen_seconds", type=int, default=20, help="vae/dcgan: training seconds of each PyTorch run.")
+    parser.add_argument("--gen_repeats", type=int, default=3, help="vae/dcgan: alternating jaxai/PyTorch pairs.")
     args = parser.parse_args()
     if importlib.util.find_spec("torch") is None:
         sys.exit("bench/side_by_side.py runs PyTorch peers: install them with `pip install -e '.[peers]'` "
@@ -210,6 +250,9 @@ def main() -> None:
         print(json.dumps({**side_by_side_cnn(args), **context}), flush=True)
     if args.model in ("gpt", "all"):
         print(json.dumps({**side_by_side_gpt(args), **context}), flush=True)
+    for family in GENERATIVE:
+        if args.model in (family, "all"):
+            print(json.dumps({**side_by_side_generative(args, family), **context}), flush=True)
 
 
 if __name__ == "__main__":

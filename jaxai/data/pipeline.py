@@ -63,7 +63,11 @@ def generated_batches(make_batch: Callable[[int], Arrays]) -> grain.IterDataset:
 
 
 def padded_batches(arrays: Arrays, batch_size: int, max_batches: int = 0) -> Iterator[Arrays]:
-    """The split in order, in host-local batches; the last is zero-padded and `mask` marks real rows."""
+    """The split in order, in host-local batches; the last is zero-padded and `mask` marks real rows.
+
+    `example_index` (int32) is each row's position in the split (padding rows: past its end), for
+    per-example randomness that does not depend on the batch size.
+    """
     num_examples = len(next(iter(arrays.values())))
     rows = process_slice(batch_size)
     num_batches = -(-num_examples // batch_size)
@@ -72,7 +76,7 @@ def padded_batches(arrays: Arrays, batch_size: int, max_batches: int = 0) -> Ite
     for start in range(0, num_batches * batch_size, batch_size):
         index = np.arange(start, start + batch_size)[rows]
         mask = index < num_examples
-        index = np.where(mask, index, 0)
-        batch = {key: value[index] for key, value in arrays.items()}
+        batch = {key: value[np.where(mask, index, 0)] for key, value in arrays.items()}
         batch["mask"] = mask
+        batch["example_index"] = index.astype(np.int32)
         yield batch
