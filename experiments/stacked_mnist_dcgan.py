@@ -9,35 +9,19 @@ every channel of every sample with the MNIST sample-quality classifier and logs 
 Variants: `:smoke` is a seconds-long run on synthetic stacked digits, for tests.
 """
 
+import os
+
 import ml_collections
 
-from jaxai.config import base_config
-
-EPOCHS = 3
+from jaxai.config import load_experiment
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    config = base_config(task="gan", model="dcgan")
-    config.data.name = "stacked_mnist"
-    config.data.batch_size = 64
-    config.task.loss = "non_saturating"
-    for optimizer in (config.optimizer, config.task.discriminator_optimizer):  # Generator's, discriminator's.
-        optimizer.name = "adam"
-        optimizer.learning_rate = 2e-4
-        optimizer.b1 = 0.5
-    config.train.num_epochs = EPOCHS
-    config.train.log_every = 100
-    config.train.eval_every = 0  # Once per epoch.
-    if variant == "smoke":
-        config.data.name = "synthetic_stacked_mnist"
-        config.data.eval_batch_size = 256
-        config.task.quality_classifier = "none"
-        config.model.features = 8
-        config.model.latent_dim = 16
-        config.train.num_steps = 20
-        config.train.log_every = 5
-        config.train.eval_every = 10
-        config.train.checkpoint_every = 10
-    elif variant:
+    dcgan = os.path.join(os.path.dirname(__file__), "mnist_dcgan.py")
+    if variant not in ("", "smoke"):
         raise ValueError(f"Unknown variant {variant!r}; this experiment has '' and 'smoke'.")
+    config = load_experiment(dcgan, variant)  # The same network and recipe, as the docstring says.
+    config.data.name = "synthetic_stacked_mnist" if variant == "smoke" else "stacked_mnist"
+    if not variant:
+        config.train.eval_every = 0  # Once per epoch.
     return config

@@ -143,6 +143,9 @@ def test_bad_gan_settings_are_config_errors():
     config = load_config(DCGAN_SMOKE, ["task.discriminator_optimizer.learning_rate=-1.0"])
     with pytest.raises(ConfigError, match=r"^task.discriminator_optimizer.learning_rate must be > 0"):
         tasks.task_module("gan").build(config, {"image_shape": (28, 28, 1)}, total_steps=10)
+    config = load_config(DCGAN_SMOKE, ["model.latent_dim=0"])
+    with pytest.raises(ConfigError, match=r"^model.latent_dim=0: the generator needs at least 1 latent dimension"):
+        tasks.task_module("gan").build(config, {"image_shape": (28, 28, 1)}, total_steps=10)
 
 
 def smoke_config(*overrides: str):

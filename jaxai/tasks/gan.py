@@ -197,6 +197,8 @@ def _check_config(config: ml_collections.ConfigDict, model: Any) -> None:
         raise ConfigError(f"task.gp_weight={task.gp_weight} must be >= 0.")
     if not (hasattr(model, "generate") and hasattr(model, "discriminate")):
         raise ConfigError(f"task 'gan' needs a GAN model: set model.name to 'gan_mlp' or 'dcgan', not {config.model.name!r}.")
+    if int(config.model.latent_dim) < 1:
+        raise ConfigError(f"model.latent_dim={config.model.latent_dim}: the generator needs at least 1 latent dimension.")
     if task.loss == "wgan_gp" and getattr(model, "discriminator_norm", "none") == "batch":
         raise ConfigError(
             "task.loss='wgan_gp' penalises per-example gradients, which batch norm mixes across the batch: "
