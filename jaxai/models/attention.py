@@ -14,6 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxai.errors import ConfigError
+
 # Values of the GPT's `attention_impl`: jaxai's own, or one of `jax.nn.dot_product_attention`'s.
 IMPLEMENTATIONS = ("jaxai", "xla", "cudnn", None)
 
@@ -21,7 +23,7 @@ IMPLEMENTATIONS = ("jaxai", "xla", "cudnn", None)
 def check_implementation(implementation: str | None) -> None:
     """Raises ValueError naming the choices if `implementation` is not one of them."""
     if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
+        raise ConfigError(
             f"attention_impl={implementation!r} is not one of {IMPLEMENTATIONS}: 'jaxai' (jaxai's XLA attention, "
             "the default), 'xla' or 'cudnn' (jax.nn.dot_product_attention's), or None (JAX chooses)."
         )

@@ -11,6 +11,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxai.errors import ConfigError
 from jaxai.models.mlp import dense, logits_dtype
 
 
@@ -35,7 +36,7 @@ class CNN(nn.Module):
     @nn.compact
     def __call__(self, images: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         if len(self.pool_after) != len(self.features):
-            raise ValueError(
+            raise ConfigError(
                 f"model.pool_after has {len(self.pool_after)} entries but model.features has "
                 f"{len(self.features)}; give one True/False per conv stage."
             )

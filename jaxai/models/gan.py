@@ -25,8 +25,9 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxai.models.mlp import dense, logits_dtype
+from jaxai.errors import ConfigError
 from jaxai.models.convolution import conv
+from jaxai.models.mlp import dense, logits_dtype
 
 DISCRIMINATOR_NORMS = ("batch", "layer", "none")
 # DCGAN image size -> (base map size, number of stride-2 upsamplings).
@@ -45,7 +46,7 @@ class _GAN(nn.Module):
 
     def _check_latent_dim(self):
         if self.latent_dim < 1:
-            raise ValueError(f"model.latent_dim must be at least 1, got {self.latent_dim}.")
+            raise ConfigError(f"model.latent_dim must be at least 1, got {self.latent_dim}.")
 
     def generate(self, z: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         """Images [B, *image_shape] in [-1, 1] from latents z [B, latent_dim]."""
@@ -93,13 +94,13 @@ class DCGAN(_GAN):
     def setup(self):
         self._check_latent_dim()
         if self.discriminator_norm not in DISCRIMINATOR_NORMS:
-            raise ValueError(
+            raise ConfigError(
                 f"model.discriminator_norm={self.discriminator_norm!r}; choose one of {DISCRIMINATOR_NORMS}."
             )
         height, width, _ = self.image_shape
         if height != width or height not in DCGAN_SIZES:
             supported = ", ".join(f"{size}x{size}" for size in DCGAN_SIZES)
-            raise ValueError(
+            raise ConfigError(
                 f"model image_shape={tuple(self.image_shape)} is not supported by DCGAN; "
                 f"supported sizes: {supported} (any channel count)."
             )

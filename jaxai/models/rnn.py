@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxai.errors import ConfigError
 from jaxai.models.transformer import sample_logits
 
 Carries = tuple[Any, ...]  # One carry per layer: (c, h) for an LSTM, h for a GRU; each [B, hidden].
@@ -40,7 +41,7 @@ class RNNLM(nn.Module):
         self, tokens: jax.Array, *, train: bool, initial_carries: Carries | None = None
     ) -> tuple[jax.Array, Carries]:
         if self.cell not in _CELLS:
-            raise ValueError(f"Unknown cell {self.cell!r}; valid cells: {sorted(_CELLS)}.")
+            raise ConfigError(f"Unknown cell {self.cell!r}; valid cells: {sorted(_CELLS)}.")
         if initial_carries is not None and len(initial_carries) != self.num_layers:
             raise ValueError(f"initial_carries has {len(initial_carries)} entries, expected {self.num_layers}.")
         dropout = nn.Dropout(self.dropout_rate, deterministic=not train)

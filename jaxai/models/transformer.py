@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxai.errors import ConfigError
 from jaxai.models.attention import check_implementation, dot_product_attention
 from jaxai.models.precision import mixed_precision_dot_general, promote_inputs_only
 
@@ -82,7 +83,7 @@ class SelfAttention(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         embed_dim = x.shape[-1]
         if embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={self.num_heads}.")
+            raise ConfigError(f"embed_dim={embed_dim} must be divisible by num_heads={self.num_heads}.")
         head_dim = embed_dim // self.num_heads
         batch, length = x.shape[:2]
         heads_axes = ("batch", "length", "heads", "kv")

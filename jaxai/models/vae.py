@@ -15,6 +15,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxai.errors import ConfigError
 from jaxai.models.convolution import conv
 from jaxai.models.mlp import dense, logits_dtype
 
@@ -41,16 +42,16 @@ class VAE(nn.Module):
 
     def setup(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"model.architecture={self.architecture!r}; choose one of {ARCHITECTURES}.")
+            raise ConfigError(f"model.architecture={self.architecture!r}; choose one of {ARCHITECTURES}.")
         if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"model.likelihood={self.likelihood!r}; choose one of {LIKELIHOODS}.")
+            raise ConfigError(f"model.likelihood={self.likelihood!r}; choose one of {LIKELIHOODS}.")
         if self.latent_dim < 1:
-            raise ValueError(f"model.latent_dim must be at least 1, got {self.latent_dim}.")
+            raise ConfigError(f"model.latent_dim must be at least 1, got {self.latent_dim}.")
         height, width, channels = self.image_shape
         out_channels = channels * (2 if self.likelihood == "gaussian" else 1)
         if self.architecture == "conv":
             if len(self.conv_strides) != len(self.conv_features):
-                raise ValueError(
+                raise ConfigError(
                     f"model.conv_strides has {len(self.conv_strides)} entries but model.conv_features has "
                     f"{len(self.conv_features)}; give one stride per conv layer."
                 )
