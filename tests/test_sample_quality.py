@@ -177,17 +177,18 @@ TINY = [
 ]
 
 
-def test_classifier_trains_once_and_restores(tmp_path, capsys):
+def test_classifier_trains_once_and_restores(tmp_path, caplog):
     workdir = str(tmp_path / "mnist_classifier")
     assert sq.ensure_quality_classifier(workdir, config_overrides=TINY) == workdir
-    assert "training the MNIST sample-quality classifier" in capsys.readouterr().err
+    assert "Training the MNIST sample-quality classifier" in caplog.text
+    caplog.clear()
     checkpoints = sorted(os.listdir(os.path.join(workdir, "checkpoints")))
     assert "20" in checkpoints
     log = os.path.join(workdir, "quality-classifier-train.log")
     stamp = os.stat(log).st_mtime_ns
 
     assert sq.ensure_quality_classifier(workdir, config_overrides=TINY) == workdir  # No retraining.
-    assert "training" not in capsys.readouterr().err
+    assert "Training" not in caplog.text
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == checkpoints
     assert os.stat(log).st_mtime_ns == stamp
 

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from jaxai import config as config_lib
 from jaxai import models, sharding
@@ -136,8 +137,8 @@ def _train(workdir: str, data_dir: str, tfds_dir: str, overrides: Sequence[str])
     env = dict(os.environ, JAX_PLATFORMS="cpu")  # The caller may hold the accelerator (a TPU cannot be shared).
     env.pop("JAXAI_DISTRIBUTED", None)  # A single-process run, even inside a multi-host job.
     log_path = os.path.join(workdir, _LOG_FILE)
-    print(f"jaxai: training the MNIST sample-quality classifier (once: a minute or two on a CPU) into {workdir}; "
-          f"log: {log_path}", file=sys.stderr, flush=True)
+    logging.warning("Training the MNIST sample-quality classifier (once: a minute or two on a CPU) into %s; log: %s",
+                    workdir, log_path)
     with open(log_path, "a") as log:
         completed = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if completed.returncode == 0:
@@ -192,8 +193,7 @@ def _locked(path: str):
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"jaxai: waiting for another process training the quality classifier in {os.path.dirname(path)}",
-                  file=sys.stderr, flush=True)
+            logging.warning("Waiting for another process training the quality classifier in %s", os.path.dirname(path))
             fcntl.flock(file, fcntl.LOCK_EX)
         try:
             yield
