@@ -55,3 +55,18 @@ def figure_to_array(figure) -> np.ndarray:
     figure.savefig(buffer, format="png", dpi=figure.dpi)
     buffer.seek(0)
     return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def curves_figure(records: list[dict], names: list[str]) -> np.ndarray:
+    """Train metrics over steps, one panel per name, from metrics.jsonl records -> uint8 [H, W, 3]."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4 * len(names), 3), dpi=80)
+    for index, name in enumerate(names):
+        axes = figure.add_subplot(1, len(names), index + 1)
+        points = [(record["step"], record[name]) for record in records if isinstance(record.get(name), (int, float))]
+        axes.plot([step for step, _ in points], [value for _, value in points])
+        axes.set_title(name)
+        axes.set_xlabel("step")
+    figure.tight_layout()
+    return figure_to_array(figure)

@@ -173,7 +173,8 @@ def test_resume_is_exact_and_samples_come_from_the_seed(tmp_path):
     assert int(a.step) == int(a.generator.step) == int(a.discriminator.step) == 10
     assert a.generator.model_state["batch_stats"] and a.discriminator.model_state["batch_stats"]
     # The eval picture: the fixed noise's samples, in the workdir.
-    assert sorted(os.listdir(os.path.join(whole, "images"))) == ["eval_samples_00000005.png", "eval_samples_00000010.png"]
+    assert sorted(os.listdir(os.path.join(whole, "images"))) == [
+        "eval_samples_00000005.png", "eval_samples_00000010.png", "train_curves_00000010.png"]  # d_loss, g_loss, ... curves.
     first = sample(config, whole, SampleOptions(num=6), seed=3)
     assert first.shape == (6, 28, 28, 1) and first.min() >= 0.0 and first.max() <= 1.0
     np.testing.assert_array_equal(first, sample(config, whole, SampleOptions(num=6), seed=3))

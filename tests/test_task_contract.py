@@ -54,7 +54,9 @@ def test_eval_randomness_comes_from_the_seed_and_the_step(toy_config, tmp_path):
 def test_pictures_are_written_as_png_and_text_is_logged(toy_config, tmp_path):
     train(toy_config, str(tmp_path))
     names = sorted(os.listdir(tmp_path / "images"))
-    assert names == ["eval_noise_00000010.png", "eval_noise_00000020.png"]
+    assert names == ["eval_noise_00000010.png", "eval_noise_00000020.png", "train_curves_00000020.png"]
+    curves = np.asarray(Image.open(tmp_path / "images" / names[-1]))
+    assert curves.shape == (240, 2 * 320, 3)  # One 4x3-inch panel at 80 dpi per train metric: td_loss, mean_observation.
     grid = np.asarray(Image.open(tmp_path / "images" / names[0]))
     assert grid.shape == (2 + 2 * 8, 2 + 2 * 8)  # A 2x2 grid of 6x6 greyscale images, 2 pixels apart.
     assert os.listdir(tmp_path / "tensorboard")

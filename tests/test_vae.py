@@ -143,7 +143,7 @@ def test_smoke_training_lowers_the_loss_and_draws_its_pictures(trained):
     assert {"loss", "kl", "reconstruction", "images_per_s"} <= set(read_metrics(workdir, "train")[0])
     names = sorted(os.listdir(os.path.join(workdir, "images")))
     expected = ["denoising", "latent_means", "manifold", "prior_samples", "reconstructions"]
-    assert names == sorted(f"eval_{name}_{step:08d}.png" for name in expected for step in (10, 20)), names
+    assert names == sorted([f"eval_{name}_{step:08d}.png" for name in expected for step in (10, 20)] + ["train_curves_00000020.png"]), names
     pairs = np.asarray(Image.open(os.path.join(workdir, "images", "eval_reconstructions_00000020.png")))
     assert pairs.shape == (2 + 8 * 30, 2 + 8 * 30)  # 32 (input, reconstruction) pairs, 4 a row.
     manifold = np.asarray(Image.open(os.path.join(workdir, "images", "eval_manifold_00000020.png")))

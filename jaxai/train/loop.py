@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Iterator
@@ -13,6 +14,7 @@ from jaxai import runtime
 from jaxai.checkpoint import Checkpointer
 from jaxai.errors import NonFiniteLossError
 from jaxai.flops import peak_flops
+from jaxai.images import curves_figure
 from jaxai.logging import MetricWriter, ProgressBar, format_metrics
 from jaxai.tasks.base import parameter_counts
 from jaxai.train.build import Run, build_run, mesh_context, restore_or_init
@@ -62,6 +64,7 @@ class Trainer:
         self.utilisation = peak.metric if peak else None
         self.eval_metrics: dict[str, Any] = {}
         self.best, self.evals_without_improvement = None, 0
+        self.task_metric_names: list[str] = [run.task.headline]  # The train metrics the task returns.
 
     def start(self) -> None:
         """Saves the data's artifacts, logs the run header and the opening line."""
@@ -97,7 +100,8 @@ class Trainer:
                 f"{self.checkpointer.directory}. Lower --config.optimizer.learning_rate or set --config.optimizer.grad_clip_norm=1.0."
             )
         self.writer.write(self.step, "train", means)
-        task_metrics = list(jax.device_get(self.window.metrics[0]))
+        task_metrics = list(self.window.metrics[0])
+        self.task_metric_names = [self.run.task.headline] + [name for name in task_metrics if name != self.run.task.headline]
         postfix = progress_postfix(means, self.run.task.headline, task_metrics, list(self.run.task.units_per_step), self.utilisation)
         self.bar.update(0, postfix)
         if not self.bar.active:  # No terminal (a log file, a batch job): a line per logging event instead.
@@ -142,7 +146,18 @@ class Trainer:
             self.evaluate()
         if self.run.task.export is not None and jax.process_index() == 0:
             self.run.task.export(jax.device_get(self.state), self.workdir)
+        self.plot_train_curves()
         self.writer.write(self.step, "run", {"event": "end", "wall_s": round(wall_s, 3), "last_checkpoint": self.last_saved})
+
+    def plot_train_curves(self) -> None:
+        """The task's train metrics over the whole run (resumed parts too) as WORKDIR/images/train_curves_<step>.png."""
+        if not self.writer.enabled or not os.path.exists(self.writer.path):
+            return
+        with open(self.writer.path) as file:
+            records = [record for record in map(json.loads, file) if record["split"] == "train"]
+        names = [name for name in self.task_metric_names if any(name in record for record in records)]
+        if names:
+            self.writer.image(self.step, "train/curves", curves_figure(records, names))
 
     def close(self) -> None:
         self.bar.close()
