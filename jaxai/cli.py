@@ -62,8 +62,7 @@ def parse_flags(argv: list[str]) -> CommandLine:
 
 
 def _load_config(overrides: list[str]):
-    from jaxai.config import load_config
-    from jaxai.train.workdir import saved_config
+    from jaxai.config import load_config, saved_config
 
     if FLAGS.config:
         return load_config(FLAGS.config, overrides)

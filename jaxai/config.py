@@ -11,7 +11,9 @@ from typing import Any, Iterable
 
 import ml_collections
 
-from jaxai.errors import ConfigError
+from jaxai.errors import ConfigError, WorkdirError
+
+CONFIG_FILE = "config.json"  # A run's config record in its workdir.
 
 
 def base_config(task: str, model: str) -> ml_collections.ConfigDict:
@@ -164,3 +166,20 @@ def _parse_value(key: str, raw: str, current: Any) -> Any:
 def to_json(config: ml_collections.ConfigDict) -> str:
     """Stable JSON of a config, for the workdir's config record."""
     return json.dumps(json.loads(config.to_json_best_effort()), sort_keys=True, indent=2)
+
+
+def saved_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a workdir's run was trained with (for eval, sampling, and loading a trained model)."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise WorkdirError(f"{workdir} holds no jaxai run ({CONFIG_FILE} missing); train into it first, or check the path.")
+    with open(path) as file:
+        return ml_collections.ConfigDict(_lists_to_tuples(json.load(file)))
+
+
+def _lists_to_tuples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _lists_to_tuples(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return tuple(_lists_to_tuples(item) for item in value)
+    return value

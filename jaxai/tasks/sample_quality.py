@@ -43,7 +43,6 @@ NUM_CLASSES = 10
 NUM_MODES = 1000  # Stacked MNIST: 10^3 digit triples.
 CONFIDENCE = 0.9  # A sample counts as confidently classified when its top class probability exceeds this.
 CACHE_DIR_ENV = "JAXAI_CACHE_DIR"
-CONFIG_FILE = "config.json"  # Same name as jaxai.train.workdir.CONFIG_FILE (tasks must not import jaxai.train).
 _LOCK_FILE = ".quality-classifier.lock"
 _LOG_FILE = "quality-classifier-train.log"
 
@@ -111,7 +110,7 @@ def ensure_quality_classifier(
     config.lock()
     config_lib.apply_overrides(config, config_overrides)  # Bad keys or values fail here, before any training.
     os.makedirs(workdir, exist_ok=True)
-    config_path = os.path.join(workdir, CONFIG_FILE)
+    config_path = os.path.join(workdir, config_lib.CONFIG_FILE)
     if not os.path.exists(config_path):
         stray = sorted(set(os.listdir(workdir)) - {_LOCK_FILE})
         if stray:
@@ -208,22 +207,6 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _saved_config(workdir: str) -> ml_collections.ConfigDict:
-    """WORKDIR/config.json as a ConfigDict (lists back to tuples), as jaxai.train.workdir.saved_config reads it."""
-    path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(path):
-        raise WorkdirError(f"{workdir} holds no jaxai run ({CONFIG_FILE} missing); call ensure_quality_classifier first.")
-    with open(path) as file:
-        record = json.load(file)
-
-    def tuples(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: tuples(item) for key, item in value.items()}
-        return tuple(tuples(item) for item in value) if isinstance(value, list) else value
-
-    return ml_collections.ConfigDict(tuples(record))
-
-
 def load_quality_classifier(workdir: str) -> QualityClassifier:
     """The classifier of `workdir`'s latest checkpoint (a classification run on 28x28x1 images, 10 classes).
 
@@ -233,7 +216,7 @@ def load_quality_classifier(workdir: str) -> QualityClassifier:
     from jaxai.tasks import classification
 
     workdir = os.path.abspath(os.path.expanduser(workdir))
-    config = _saved_config(workdir)
+    config = config_lib.saved_config(workdir)
     if config.task.name != "classification":
         raise ConfigError(f"{workdir} holds a {config.task.name!r} run, not an MNIST classifier; "
                           "point the quality classifier at a `jaxai train` classification run (or an empty dir).")

@@ -9,10 +9,9 @@ import shutil
 import jax
 import ml_collections
 
-from jaxai.config import to_json
+from jaxai.config import CONFIG_FILE, to_json
 from jaxai.errors import WorkdirError
 
-CONFIG_FILE = "config.json"
 # Keys that change how a run is observed, not what it computes: a resume may change them.
 OBSERVATION_KEYS = {
     "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
@@ -67,20 +66,3 @@ def prepare_workdir(workdir: str, config: ml_collections.ConfigDict, overwrite: 
         with open(temporary, "w") as file:
             file.write(record)
         os.replace(temporary, path)
-
-
-def saved_config(workdir: str) -> ml_collections.ConfigDict:
-    """The config a workdir's run was trained with (for eval and sampling without --config)."""
-    path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(path):
-        raise WorkdirError(f"{workdir} holds no jaxai run ({CONFIG_FILE} missing); train into it first, or check the path.")
-    with open(path) as file:
-        return ml_collections.ConfigDict(_lists_to_tuples(json.load(file)))
-
-
-def _lists_to_tuples(value):
-    if isinstance(value, dict):
-        return {key: _lists_to_tuples(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return tuple(_lists_to_tuples(item) for item in value)
-    return value
