@@ -14,46 +14,32 @@ Variants: `:mask` zeroes half the pixels instead (masking noise); `:smoke` is a 
 synthetic data, for tests.
 """
 
+import os
+
 import ml_collections
 
-from jaxai.config import base_config
+from jaxai.config import load_experiment
 
 STEPS_PER_EPOCH = 468  # 60,000 // 128
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-    config = base_config(task="vae", model="vae")
-    config.data.name = "mnist"
-    config.data.batch_size = 128
-    config.model.architecture = "mlp"
-    config.model.mlp_features = (512, 512)
-    config.model.latent_dim = 32
-    config.model.likelihood = "bernoulli"
-    config.task.binarize = "dynamic"
+    if variant not in ("", "mask", "smoke"):
+        raise ValueError(f"Unknown variant {variant!r}; this experiment has '', 'mask' and 'smoke'.")
+    base_variant = "smoke" if variant == "smoke" else ""
+    config = load_experiment(os.path.join(os.path.dirname(__file__), "mnist_vae.py"), base_variant)
     config.task.denoise = "gaussian"
     config.task.noise_std = 0.5
-    config.task.kl_warmup_steps = 2 * STEPS_PER_EPOCH
-    config.optimizer.name = "adam"
-    config.optimizer.learning_rate = 1e-3
-    config.optimizer.schedule.name = "cosine"
-    config.optimizer.schedule.warmup_steps = 200
     config.train.num_epochs = 20
-    config.train.log_every = STEPS_PER_EPOCH
+    if variant == "smoke":
+        config.model.mlp_features = (32,)
+        config.train.checkpoint_every = 0
+        return config
+    config.task.kl_warmup_steps = 2 * STEPS_PER_EPOCH
+    config.optimizer.schedule.warmup_steps = 200
+    config.train.eval_every = 0
+    config.train.checkpoint_every = 0
     if variant == "mask":
         config.task.denoise = "mask"
         config.task.mask_fraction = 0.5
-    elif variant == "smoke":
-        config.data.name = "synthetic_mnist"
-        config.data.eval_batch_size = 256
-        config.model.mlp_features = (32,)
-        config.model.latent_dim = 4
-        config.task.kl_warmup_steps = 10
-        config.task.iw_samples = 8
-        config.task.iw_chunk = 4
-        config.optimizer.schedule.warmup_steps = 2
-        config.train.num_steps = 20
-        config.train.log_every = 5
-        config.train.eval_every = 10
-    elif variant:
-        raise ValueError(f"Unknown variant {variant!r}; this experiment has '', 'mask' and 'smoke'.")
     return config
