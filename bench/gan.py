@@ -2,6 +2,7 @@
 
     python bench/gan.py --config experiments/mnist_dcgan.py [--classifier DIR] [--config.train.num_epochs=5 ...]
     python bench/gan.py --config experiments/stacked_mnist_dcgan.py
+    python bench/gan.py --score samples.npy    # judge another program's MNIST samples (uint8 [N, 28, 28, 1])
 
 Sample quality comes from the run's eval records, judged by the MNIST sample-quality classifier
 (jaxai.tasks.sample_quality; DIR defaults to its cache dir, $JAXAI_CACHE_DIR/mnist_classifier). The
@@ -33,7 +34,12 @@ def main() -> None:
     parser.add_argument("--config", default="experiments/mnist_dcgan.py")
     parser.add_argument("--classifier", default="", help="Workdir of the MNIST classifier (default: its cache dir).")
     parser.add_argument("--keep_workdir", default="", help="Train into this directory and keep it.")
+    parser.add_argument("--score", default="", help="Train nothing: judge the MNIST samples in this .npy file "
+                        "(uint8 [N, 28, 28, 1], e.g. from bench/peers/torch_dcgan.py --samples_out) as a run's are.")
     args, overrides = parser.parse_known_args()
+    if args.score:
+        print(json.dumps(score_file(args.score, args.classifier)))
+        return
 
     from jaxai.config import load_config
     from jaxai.tasks import sample_quality
@@ -80,6 +86,29 @@ def report(config: str, overrides: list[str], records: list[dict], wall_s: float
     result.update(summary(records, wall_s))
     # The samples per evaluation: one per real eval image (the eval split, or its first eval_batches batches).
     result["eval_samples"] = int(last.get("num_examples") or last.get("count") or 10_000)
+    return result
+
+
+def score_file(path: str, classifier_dir: str = "") -> dict:
+    """Sample quality of the MNIST samples in a .npy file, against the real test set; the FID floor beside it."""
+    import numpy as np
+
+    from jaxai.data.mnist import load_mnist
+    from jaxai.tasks import sample_quality
+
+    data_dir = bench_env().get("JAXAI_DATA_DIR", "")
+    classifier_dir = sample_quality.ensure_quality_classifier(
+        classifier_dir or sample_quality.default_classifier_dir(), data_dir=data_dir)
+    classifier = sample_quality.load_quality_classifier(classifier_dir)
+    fakes = np.load(path)
+    test = load_mnist("test", data_dir=data_dir or None)["image"][: len(fakes)]
+    sums = {**sample_quality.feature_sums(classifier, fakes, "fake", classes=True),
+            **sample_quality.feature_sums(classifier, test, "real")}
+    result = {"bench": "gan_score", "samples": path, "num_samples": len(fakes),
+              "fid": round(sample_quality.frechet_distance_from_sums(sums, "real", "fake"), 4)}
+    result.update(sample_quality.class_metrics(sums))
+    floor, floor_samples = real_floor(classifier, stacked=False, seed=0, num_samples=len(fakes), data_dir=data_dir)
+    result.update(fid_floor=round(floor, 4), fid_floor_samples=floor_samples, classifier=classifier.path)
     return result
 
 

@@ -41,7 +41,7 @@ KNOWN_XLA_CPU_FLAGS = {
 }
 
 
-# XLA:CPU flags by model family, chosen by measurement (bench/RESULTS.md, ../shared/CPU-SPEED.md):
+# XLA:CPU flags by model family, chosen by measurement (bench/RESULTS.md):
 # convolutions run 1.4x faster kept out of YNNPACK's fusions, while the transformer's dots gain
 # from them (the default). base_config puts a family's flags in config.runtime.xla_cpu_flags.
 FAMILY_XLA_CPU_FLAGS = {

@@ -95,6 +95,18 @@ class Discriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
+def write_samples(generator: Generator, path: str, latent: int, seed: int, num: int = 10_000) -> None:
+    """`num` samples of the eval-mode generator as uint8 pixels [num, 28, 28, 1] in a .npy file."""
+    import numpy as np
+
+    generator.eval()
+    noise = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        images = torch.cat([generator(torch.randn(1000, latent, generator=noise)) for _ in range(num // 1000)])
+    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    np.save(path, pixels.numpy())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0, help="Training seconds, after the warm-up.")
@@ -105,6 +117,8 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps torch's default.")
+    parser.add_argument("--samples_out", default="", help="After training, write 10,000 samples (eval-mode generator, "
+                        "uint8 [N, 28, 28, 1]) to this .npy file, for jaxai's sample-quality classifier to judge.")
     args = parser.parse_args()
 
     if args.threads:
@@ -163,6 +177,8 @@ def main() -> None:
         else:
             windows.append(current)
 
+    if args.samples_out:
+        write_samples(generator, args.samples_out, args.latent, args.seed)
     speeds = [w[0] / w[1] for w in windows]
     last = windows[-1]
     print(json.dumps({

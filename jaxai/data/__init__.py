@@ -12,11 +12,11 @@ from jaxai.data.dataset import Dataset, array_dataset, stateful_dataset
 from jaxai.data.pipeline import Arrays
 
 
-def _mnist(config: ml_collections.ConfigDict, seed: int) -> Dataset:
+def _mnist(config: ml_collections.ConfigDict, seed: int, name: str = "mnist") -> Dataset:
     from jaxai.data.mnist import load_mnist
 
     def load(split: str) -> Arrays:
-        return load_mnist(split, data_dir=config.data_dir or None, tfds_dir=config.tfds_dir or None)
+        return load_mnist(split, data_dir=config.data_dir or None, tfds_dir=config.tfds_dir or None, name=name)
 
     return array_dataset(load, config, seed, info={"num_classes": 10, "image_shape": (28, 28, 1)})
 
@@ -47,6 +47,7 @@ def _words(config: ml_collections.ConfigDict, seed: int) -> Dataset:
 
 _REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Dataset]] = {
     "mnist": _mnist,
+    "fashion_mnist": lambda config, seed: _mnist(config, seed, name="fashion_mnist"),  # Same format, clothes.
     "synthetic_mnist": _synthetic_mnist,
     "stacked_mnist": _stacked_mnist,  # Three MNIST digits as RGB channels: 1000 modes, for GAN mode coverage.
     "synthetic_stacked_mnist": lambda config, seed: _stacked_mnist(config, seed, synthetic=True),

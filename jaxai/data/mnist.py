@@ -1,4 +1,6 @@
-"""MNIST through TFDS: prepared once (from the four raw IDX files or a download), then read without TensorFlow.
+"""MNIST and Fashion-MNIST through TFDS: prepared once (from the four raw IDX files or a download), then
+read without TensorFlow. Both come as the same four gzipped IDX files, under the same names; `name` (the
+TFDS builder's: 'mnist' or 'fashion_mnist') says which.
 
 Preparing (TFDS's GZIP extraction) imports TensorFlow, the optional extra `pip install 'jaxai[prepare]'`.
 Reading a prepared dataset (`tfds.data_source` over array_record files) does not.
@@ -31,13 +33,18 @@ RAW_FILES = (
 DATA_DIR_ENV = "JAXAI_DATA_DIR"  # Raw files, when no data_dir is passed.
 TFDS_DIR_ENV = "TFDS_DATA_DIR"  # Prepared datasets, when no tfds_dir is passed.
 IMAGE_SHAPE = (28, 28, 1)
-_DOWNLOAD_HOST = "storage.googleapis.com"  # Where TFDS downloads MNIST from.
+# TFDS name -> (the name users know, TFDS's builder class, the host TFDS downloads the raw files from).
+DATASETS = {
+    "mnist": ("MNIST", "MNIST", "storage.googleapis.com"),
+    "fashion_mnist": ("Fashion-MNIST", "FashionMNIST", "fashion-mnist.s3-website.eu-central-1.amazonaws.com"),
+}
 _PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 _IDX_IMAGES_MAGIC, _IDX_LABELS_MAGIC = 2051, 2049
 
 
 def load_mnist(
-    split: str, *, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True
+    split: str, *, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True,
+    name: str = "mnist",
 ) -> dict[str, np.ndarray]:
     """Returns {'image': uint8 [N,28,28,1], 'label': int32 [N]} for a TFDS split string ('test', 'train[:55000]').
 
@@ -45,16 +52,17 @@ def load_mnist(
     Examples come in TFDS's fixed order (a deterministic shuffle of the raw files' order). The decoded
     arrays are kept beside the prepared files (`jaxai-decoded-*.npz`), so later runs skip decoding.
     """
-    tfds_dir = prepare_mnist(data_dir=data_dir, tfds_dir=tfds_dir, verify_checksums=verify_checksums)
+    tfds_dir = prepare_mnist(data_dir=data_dir, tfds_dir=tfds_dir, verify_checksums=verify_checksums, name=name)
     import tensorflow_datasets as tfds
 
+    title = DATASETS[name][0]
     try:
-        source = tfds.data_source("mnist", split=split, data_dir=tfds_dir, download=False)
+        source = tfds.data_source(name, split=split, data_dir=tfds_dir, download=False)
         num_examples = len(source)
     except (ValueError, KeyError) as e:  # A malformed or unknown split, or an empty slice.
-        raise DatasetError(f"Cannot read MNIST split {split!r} from {tfds_dir}: {e}") from e
+        raise DatasetError(f"Cannot read {title} split {split!r} from {tfds_dir}: {e}") from e
     if num_examples == 0:
-        raise DatasetError(f"MNIST split {split!r} in {tfds_dir} has no examples.")
+        raise DatasetError(f"{title} split {split!r} in {tfds_dir} has no examples.")
     cache_path = _decoded_cache_path(source.dataset_info.data_dir, split)
     if os.path.exists(cache_path):
         with np.load(cache_path) as cached:
@@ -95,32 +103,37 @@ def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
             os.remove(temporary)
 
 
-def prepare_mnist(*, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True) -> str:
-    """Prepares MNIST (array_record) in the TFDS dir unless already there; returns the TFDS dir used.
+def prepare_mnist(
+    *, data_dir: str | None = None, tfds_dir: str | None = None, verify_checksums: bool = True, name: str = "mnist"
+) -> str:
+    """Prepares dataset `name` (array_record) in the TFDS dir unless already there; returns the TFDS dir used.
 
-    data_dir: the four raw files (directly or in a `mnist/` subfolder); else $JAXAI_DATA_DIR; else TFDS downloads.
+    data_dir: the four raw files (directly or in a `<name>/` subfolder); else $JAXAI_DATA_DIR; else TFDS downloads.
     tfds_dir: prepared datasets; else $TFDS_DATA_DIR; else ~/tensorflow_datasets.
     verify_checksums: False (for tests only) accepts raw files that are not the originals, of any example count.
     """
     tfds_dir = resolve_tfds_dir(tfds_dir)
     import tensorflow_datasets as tfds
 
-    existing = tfds.builder("mnist", data_dir=tfds_dir)  # No file_format: it would clash with a prepared one's.
+    if name not in DATASETS:
+        raise DatasetError(f"No IDX-format dataset {name!r}; known: {sorted(DATASETS)}.")
+    title, _, host = DATASETS[name]
+    existing = tfds.builder(name, data_dir=tfds_dir)  # No file_format: it would clash with a prepared one's.
     if existing.is_prepared():
         file_format = existing.info.file_format.value if existing.info.file_format else "tfrecord"
         if file_format != "array_record":
             raise DatasetError(
-                f"MNIST in {existing.data_dir} was prepared as {file_format}, but jaxai reads array_record "
+                f"{title} in {existing.data_dir} was prepared as {file_format}, but jaxai reads array_record "
                 "files: delete that directory (it is re-prepared on the next run) or set --config.data.tfds_dir "
                 f"or ${TFDS_DIR_ENV} to another directory."
             )
         return tfds_dir
 
-    raw_dir, source = resolve_raw_dir(data_dir)
-    _require_tensorflow(tfds_dir)
-    if raw_dir is None and not _network_reachable():
-        raise _missing_data_error(f"no raw-file directory is set and {_DOWNLOAD_HOST} cannot be reached (offline?)")
-    builder_cls = _unverified_builder_cls() if raw_dir is not None and not verify_checksums else type(existing)
+    raw_dir, source = resolve_raw_dir(data_dir, name)
+    _require_tensorflow(tfds_dir, title)
+    if raw_dir is None and not _network_reachable(host):
+        raise _missing_data_error(f"no raw-file directory is set and {host} cannot be reached (offline?)", name)
+    builder_cls = _unverified_builder_cls(name) if raw_dir is not None and not verify_checksums else type(existing)
     builder = builder_cls(data_dir=tfds_dir, file_format="array_record")
     from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
@@ -128,13 +141,13 @@ def prepare_mnist(*, data_dir: str | None = None, tfds_dir: str | None = None, v
         os.makedirs(tfds_dir, exist_ok=True)
         # A fresh extraction dir: TFDS keys extractions of manual files by file name alone, so a kept one could
         # serve stale contents for different raw files; the extracted IDX files are not needed afterwards anyway.
-        with tempfile.TemporaryDirectory(prefix=".mnist-extract-", dir=tfds_dir) as extract_dir:
+        with tempfile.TemporaryDirectory(prefix=f".{name}-extract-", dir=tfds_dir) as extract_dir:
             config = tfds.download.DownloadConfig(manual_dir=raw_dir, extract_dir=extract_dir, try_download_gcs=False)
             builder.download_and_prepare(download_config=config)
     except NonMatchingChecksumError as e:
         where = f"{raw_dir} (set by {source})" if raw_dir is not None else "the download"
         bad = re.search(r"downloaded to (\S+), has wrong checksum", str(e))
-        what = f"{os.path.basename(bad.group(1))} in {where} does" if bad else f"The MNIST files in {where} do"
+        what = f"{os.path.basename(bad.group(1))} in {where} does" if bad else f"The {title} files in {where} do"
         raise DatasetError(
             f"{what} not match the original's checksum: the files must be the byte-exact originals "
             f"{', '.join(RAW_FILES)} (still gzipped, not re-compressed, decompressed or edited)."
@@ -148,7 +161,7 @@ def prepare_mnist(*, data_dir: str | None = None, tfds_dir: str | None = None, v
         if raw_dir is not None:
             raise
         reason = f"no raw-file directory is set and the download failed ({type(e).__name__}: {e})"
-        raise _missing_data_error(reason) from e
+        raise _missing_data_error(reason, name) from e
     return tfds_dir
 
 
@@ -157,8 +170,9 @@ def resolve_tfds_dir(tfds_dir: str | None) -> str:
     return os.path.expanduser(tfds_dir or os.environ.get(TFDS_DIR_ENV) or "~/tensorflow_datasets")
 
 
-def resolve_raw_dir(data_dir: str | None) -> tuple[str | None, str]:
+def resolve_raw_dir(data_dir: str | None, name: str = "mnist") -> tuple[str | None, str]:
     """(directory holding all four raw files, where it was set), or (None, ...) when none is set (download).
+    The files may be in the directory itself or in its `<name>/` subfolder.
 
     Raises DatasetError naming the missing files when the directory set lacks some of them.
     """
@@ -169,41 +183,43 @@ def resolve_raw_dir(data_dir: str | None) -> tuple[str | None, str]:
     else:
         return None, "download"
     root = os.path.expanduser(data_dir)
-    candidates = [root, os.path.join(root, "mnist")]
+    candidates = [root, os.path.join(root, name)]
     missing = {d: [f for f in RAW_FILES if not os.path.isfile(os.path.join(d, f))] for d in candidates}
     for d in candidates:
         if not missing[d]:
             return d, source
     if not os.path.isdir(root):
-        raise _missing_data_error(f"data_dir {root!r} (set by {source}) does not exist")
+        raise _missing_data_error(f"data_dir {root!r} (set by {source}) does not exist", name)
     best = min(candidates, key=lambda d: len(missing[d]))
     raise _missing_data_error(
         f"data_dir {root!r} (set by {source}) lacks {', '.join(missing[best])}"
-        + (f" in {best!r}" if best != root else f" (also looked in {candidates[1]!r})")
+        + (f" in {best!r}" if best != root else f" (also looked in {candidates[1]!r})"),
+        name,
     )
 
 
-def _missing_data_error(reason: str) -> DatasetError:
+def _missing_data_error(reason: str, name: str) -> DatasetError:
+    title = DATASETS[name][0]
     return DatasetError(
-        f"MNIST is not prepared yet and cannot be: {reason}. Either connect to the network so TFDS can download it "
+        f"{title} is not prepared yet and cannot be: {reason}. Either connect to the network so TFDS can download it "
         f"(with no data_dir set), or set --config.data.data_dir or ${DATA_DIR_ENV} to a directory holding the four "
-        f"original MNIST files, directly or in a mnist/ subfolder: {', '.join(RAW_FILES)}."
+        f"original {title} files, directly or in a {name}/ subfolder: {', '.join(RAW_FILES)}."
     )
 
 
-def _require_tensorflow(tfds_dir: str) -> None:
+def _require_tensorflow(tfds_dir: str, title: str) -> None:
     try:
         import tensorflow  # noqa: F401  (TFDS's GZIP extraction needs it)
     except ImportError as e:
         raise DatasetError(
-            f"Preparing MNIST (once, into {tfds_dir}) needs TensorFlow, which is not installed: "
+            f"Preparing {title} (once, into {tfds_dir}) needs TensorFlow, which is not installed: "
             "pip install 'jaxai[prepare]' (or pip install tensorflow-cpu). Reading the prepared dataset afterwards "
             "(training, eval) does not need TensorFlow; you may also prepare on another machine and copy the "
             f"TFDS dir (--config.data.tfds_dir / ${TFDS_DIR_ENV})."
         ) from e
 
 
-def _network_reachable(host: str = _DOWNLOAD_HOST, port: int = 443, timeout_s: float = 5.0) -> bool:
+def _network_reachable(host: str, port: int = 443, timeout_s: float = 5.0) -> bool:
     """Whether `host` accepts a TCP connection within timeout_s (True behind a proxy: let TFDS try).
 
     TFDS retries a failed download for minutes; this makes the offline case fail at once.
@@ -250,19 +266,19 @@ def _idx_count(images_path: Any, labels_path: Any) -> int:
         raise DatasetError(f"{images_path} / {labels_path} are not gzipped IDX files: {e}") from e
     if (magic, rows, cols, label_magic) != (_IDX_IMAGES_MAGIC, 28, 28, _IDX_LABELS_MAGIC) or count != label_count:
         raise DatasetError(
-            f"{images_path} / {labels_path} are not a matching pair of MNIST IDX files (header: magic {magic}, "
+            f"{images_path} / {labels_path} are not a matching pair of 28x28 IDX files (header: magic {magic}, "
             f"{count} images of {rows}x{cols}; labels magic {label_magic}, {label_count} labels)."
         )
     return count
 
 
 @functools.cache
-def _unverified_builder_cls() -> type:
-    """TFDS's MNIST builder reading manual_dir's raw files without checksum checks, counts from the IDX headers."""
+def _unverified_builder_cls(dataset: str = "mnist") -> type:
+    """TFDS's builder of `dataset` reading manual_dir's raw files without checksum checks, counts from the IDX headers."""
     import tensorflow_datasets as tfds
 
-    class _UnverifiedMNIST(tfds.image_classification.MNIST, skip_registration=True):
-        name = "mnist"  # Same name, version and features: the result is read as TFDS's "mnist".
+    class _Unverified(getattr(tfds.image_classification, DATASETS[dataset][1]), skip_registration=True):
+        name = dataset  # Same name, version and features: the result is read as TFDS's dataset of that name.
         MANUAL_DOWNLOAD_INSTRUCTIONS = f"Place {', '.join(RAW_FILES)} in the manual dir."
 
         def _split_generators(self, dl_manager: Any) -> list[Any]:
@@ -276,4 +292,4 @@ def _unverified_builder_cls() -> type:
                 generators.append(tfds.core.SplitGenerator(name=split, gen_kwargs=gen_kwargs))
             return generators
 
-    return _UnverifiedMNIST
+    return _Unverified

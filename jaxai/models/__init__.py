@@ -21,6 +21,8 @@ _REGISTRY = {
     "vae": "jaxai.models.vae:VAE",
     "gan_mlp": "jaxai.models.gan:MLPGAN",
     "dcgan": "jaxai.models.gan:DCGAN",
+    "resnet": "jaxai.models.resnet:ResNet",
+    "vgg": "jaxai.models.vgg:VGG",
 }
 # Sizes that come from the data (set by the task), and linen internals: never config keys.
 _NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode", "image_shape"}

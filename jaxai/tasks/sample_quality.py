@@ -366,15 +366,20 @@ def image_features(classifier: QualityClassifier, images01: jax.Array) -> jax.Ar
     return jnp.concatenate([classifier.features(images01[..., c:c + 1])[1] for c in range(channels)], axis=-1)
 
 
-def feature_sums(classifier: QualityClassifier, images01: np.ndarray, prefix: str, batch: int = 1000) -> dict[str, np.ndarray]:
+def feature_sums(classifier: QualityClassifier, images01: np.ndarray, prefix: str, batch: int = 1000,
+                 classes: bool = False) -> dict[str, np.ndarray]:
     """`moment_outputs` of `image_features` of all `images01` [N, 28, 28, C] (floats in [0, 1], or uint8
-    pixels), summed in float64 over batches of `batch`."""
+    pixels), summed in float64 over batches of `batch`; with `classes` (1 channel), `class_outputs` too."""
     images01 = np.asarray(images01)
     scale = 1 / 255 if images01.dtype == np.uint8 else 1.0
 
     @jax.jit
     def step(images: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
-        return moment_outputs(prefix, image_features(classifier, images.astype(jnp.float32) * scale), mask)
+        images = images.astype(jnp.float32) * scale
+        outputs = moment_outputs(prefix, image_features(classifier, images), mask)
+        if classes:
+            outputs.update(class_outputs(classifier.features(images)[0], mask))
+        return outputs
 
     sums: dict[str, np.ndarray] = {}
     for start in range(0, len(images01), batch):
