@@ -18,13 +18,15 @@ CONFIG_FILE = "config.json"  # A run's config record in its workdir.
 
 def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     """Every key a run reads, with its default; experiments override values, never add keys."""
-    from jaxai import models, optim, runtime, tasks  # Late import: models/tasks import jax.
+    from jaxai import models, optim, runtime, tasks, transfer  # Late import: models/tasks import jax.
 
     config = ml_collections.ConfigDict()
     config.seed = 0  # Root PRNG seed: init, dropout, data order all derive from it.
     config.task = tasks.task_config(task)  # Objective; its own keys are declared by the task module.
     config.model = models.model_config(model)  # Architecture; keys are the model's dataclass fields.
     config.optimizer = optim.default_config()
+    config.init_from = transfer.default_init_from()  # Start from another run's weights (transfer learning).
+    config.lora = transfer.default_lora()  # Low-rank adapters instead of training the weights.
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "mnist"  # A name in jaxai.data's registry.
@@ -36,6 +38,8 @@ def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     config.data.batch_size = 64  # Global batch (all devices, all processes).
     config.data.eval_batch_size = 1000  # Global eval batch; the last batch is padded and masked.
     config.data.shuffle = True  # Seeded shuffle of the training set, a new order every epoch.
+    config.data.classes = ()  # Image datasets: keep these class ids, relabelled 0..k-1 in this order; () = all.
+    config.data.examples_per_class = 0  # Image datasets: a seeded draw of this many training examples per class; 0 = all.
     config.data.path = ""  # Text datasets: a user's corpus file.
     config.data.tokenizer = "char"  # Text datasets: 'char' or 'byte'.
     config.data.block_size = 0  # Text datasets: tokens per training sequence.

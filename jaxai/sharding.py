@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxai.errors import MeshError
@@ -80,7 +81,13 @@ def check_batch_fits(batch_size: int, mesh: Mesh, what: str = "data.batch_size")
 def state_shardings(abstract_state: Any, mesh: Mesh, rules=LOGICAL_AXIS_RULES) -> Any:
     """NamedShardings for a (boxed, abstract) state from the logical names on its parameters."""
     specs = nn.get_partition_spec(abstract_state)
-    return nn.logical_to_mesh_sharding(specs, mesh, rules)
+    shardings = nn.logical_to_mesh_sharding(specs, mesh, rules)
+    # Optax's MaskedNode (the moments a frozen parameter does not have, maybe boxed with its axis
+    # names) holds nothing: it stays a MaskedNode.
+    stop = lambda node: isinstance(node, (optax.MaskedNode, nn.meta.AxisMetadata))  # noqa: E731
+    masked = lambda node: isinstance(getattr(node, "value", node), optax.MaskedNode)  # noqa: E731
+    return jax.tree.map(lambda node, sharding: optax.MaskedNode() if masked(node) else sharding,
+                        abstract_state, shardings, is_leaf=stop)
 
 
 def strip_axis_names(tree: Any) -> Any:

@@ -39,7 +39,7 @@ def test_default_config_keys():
     c = optim.default_config()
     assert set(c.keys()) == {
         "name", "learning_rate", "momentum", "b1", "b2", "eps", "rms_decay", "weight_decay", "l2",
-        "decay_mask", "grad_clip_norm", "accumulate_steps", "flatten", "schedule",
+        "decay_mask", "grad_clip_norm", "accumulate_steps", "flatten", "freeze", "schedule",
     }
     assert set(c.schedule.keys()) == {
         "name", "warmup_steps", "decay_steps", "end_value_fraction", "step_every", "decay_rate",

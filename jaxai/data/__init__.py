@@ -53,6 +53,7 @@ _REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Dataset]] = {
     "synthetic_stacked_mnist": lambda config, seed: _stacked_mnist(config, seed, synthetic=True),
     "tiny_shakespeare": _text,
     "text": _text,
+    "python_docs": _text,  # Python's documentation topics (pydoc_data, ships with Python): a second corpus.
     "tiny_shakespeare_words": _words,
     "text_words": _words,
     "none": lambda config, seed: stateful_dataset(),  # The task makes its own data (e.g. RL environments).

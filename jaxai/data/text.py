@@ -20,12 +20,25 @@ def read_corpus(config: ml_collections.ConfigDict) -> str:
     """The text of `data.path`, or the shipped Tiny Shakespeare for data.name='tiny_shakespeare'."""
     if config.name == "tiny_shakespeare" and not config.path:
         return resources.files("jaxai.data").joinpath("corpora/tiny_shakespeare.txt").read_text(encoding="utf-8")
+    if config.name == "python_docs" and not config.path:
+        return python_docs_text()
     if not config.path:
         raise DatasetError("data.name='text' reads a corpus file: pass --config.data.path=/path/to/corpus.txt.")
     if not os.path.isfile(config.path):
         raise DatasetError(f"data.path={config.path!r} does not exist; give the path of a UTF-8 text file.")
     with open(config.path, encoding="utf-8") as file:
         return file.read()
+
+
+def python_docs_text() -> str:
+    """Python's own documentation topics (the text behind `help('topic')`, shipped with Python as
+    pydoc_data): ~465,000 characters of public-domain English prose and code, sorted by topic."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError as error:  # Some distributions package it apart (e.g. Debian's python3-doc split).
+        raise DatasetError("data.name='python_docs' needs Python's pydoc_data module, missing here; "
+                           "use data.name='text' with --config.data.path=/path/to/corpus.txt.") from error
+    return "\n\n".join(topics[name] for name in sorted(topics))
 
 
 def text_dataset(config: ml_collections.ConfigDict, seed: int) -> Dataset:

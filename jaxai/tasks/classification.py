@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxai import models, optim
+from jaxai import models, transfer
 from jaxai.images import figure_to_array
 from jaxai.tasks.base import Batch, Metrics, Task, TrainState, split_variables
 
@@ -39,8 +39,8 @@ def default_config() -> ml_collections.ConfigDict:
 def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total_steps: int) -> Task:
     """The classification task for `config`; `dataset_info` supplies `num_classes`."""
     num_classes = int(dataset_info["num_classes"])
-    model = models.build_model(config.model, num_classes=num_classes)
-    tx = optim.make_optimizer(config.optimizer, total_steps)
+    model = transfer.wrap_model(config, models.build_model(config.model, num_classes=num_classes))
+    tx = transfer.make_optimizer(config, total_steps)
     smoothing = float(config.task.label_smoothing)
     augment = functools.partial(
         augment_images, shift=int(config.task.augment_shift), flip=bool(config.task.augment_flip),
@@ -69,6 +69,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             return cross_entropy(logits, labels, num_classes, smoothing).mean(), (logits, new_model_state)
 
         (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        new_model_state = transfer.keep_frozen_statistics(config, state.model_state, new_model_state)
         state = state.apply_gradients(grads, tx, model_state=new_model_state)
         accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
         return state, {"loss": loss, "accuracy": accuracy}
@@ -94,7 +95,8 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         return outputs
 
     return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize,
-                units_per_step={"examples": config.data.batch_size}, visualize=visualize)
+                units_per_step={"examples": config.data.batch_size}, visualize=visualize,
+                export=transfer.export_merged(config))
 
 
 def preprocess(images: jax.Array) -> jax.Array:

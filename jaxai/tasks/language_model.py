@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxai import models, optim
+from jaxai import models, transfer
 from jaxai.models import transformer
 from jaxai.tasks.base import Batch, Metrics, SampleOptions, Task, TrainState, split_variables
 
@@ -25,8 +25,9 @@ def default_config() -> ml_collections.ConfigDict:
 
 def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total_steps: int) -> Task:
     """The language-model task; `dataset_info` supplies `vocab_size`."""
-    model = build_lm(config, dataset_info)
-    tx = optim.make_optimizer(config.optimizer, total_steps)
+    base_model = build_lm(config, dataset_info)
+    model = transfer.wrap_model(config, base_model)  # LoRA adapters when config.lora.rank > 0.
+    tx = transfer.make_optimizer(config, total_steps)
     z_loss = float(config.task.z_loss)
 
     def init(rng: jax.Array, batch: Batch) -> TrainState:
@@ -57,18 +58,19 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
 
     def sample(state: TrainState, rng: jax.Array, options: SampleOptions) -> list[str]:
         """`options.num` continuations of the prompt (GPT: with a KV cache while the text fits the block)."""
-        generate = importlib.import_module(type(model).__module__).generate
+        generate = importlib.import_module(type(base_model).__module__).generate
         prompt_tokens = np.tile(tokenizer.encode(options.prompt)[None, :], (options.num or 1, 1))  # [S, T0]
         fits_cache = config.model.name != "gpt" or prompt_tokens.shape[1] + options.num_tokens <= config.model.block_size
         tokens = generate(
-            model, jax.device_get(state.params), prompt_tokens, rng, options.num_tokens,
+            base_model, transfer.merged_params(config, jax.device_get(state.params)), prompt_tokens, rng, options.num_tokens,
             temperature=options.temperature, top_k=options.top_k or None, use_cache=fits_cache,
         )
         return [tokenizer.decode(np.asarray(row)) for row in tokens]
 
     return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize, sample=sample,
                 units_per_step={"tokens": batch_size * block_size, "examples": batch_size},
-                flops_per_step=batch_size * flops_per_sequence(model, block_size))
+                flops_per_step=batch_size * flops_per_sequence(base_model, block_size),
+                export=transfer.export_merged(config))
 
 
 def flops_per_sequence(model, block_size: int) -> float:

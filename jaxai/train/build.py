@@ -13,8 +13,9 @@ import ml_collections
 import numpy as np
 
 from jaxai import data as data_lib
-from jaxai import sharding, tasks
+from jaxai import sharding, tasks, transfer
 from jaxai.checkpoint import Checkpointer, abstract_with_shardings
+from jaxai.errors import ConfigError
 
 # Streams of randomness under config.seed: fold_in(key(seed), STREAM), then the step.
 INIT_STREAM, TRAIN_STREAM, EVAL_STREAM, VISUALIZE_STREAM = 0, 1, 2, 3
@@ -79,6 +80,9 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
         boxed = jax.eval_shape(task.init, jax.random.key(0), example)
         state_sharding = sharding.state_shardings(boxed, mesh)
         abstract_state = abstract_with_shardings(sharding.strip_axis_names(boxed), state_sharding)
+    if transfer.lora_enabled(config) and not transfer.is_lora_state(abstract_state):
+        raise ConfigError(f"lora.rank={config.lora.rank}: task {config.task.name!r} does not take LoRA adapters; "
+                          "the classification and language_model tasks do. Set lora.rank=0.")
 
     def init(rng, batch):
         return sharding.strip_axis_names(task.init(rng, batch))
@@ -113,6 +117,15 @@ def restore_or_init(run: Run, checkpointer: Checkpointer, data_iterator: Any) ->
         return checkpointer.restore(latest, run.abstract_state, data_iterator), latest
     with mesh_context(run.mesh):
         return run.init(jax.random.fold_in(jax.random.key(run.config.seed), INIT_STREAM), run.example_batch), 0
+
+
+def load_pretrained_state(run: Run, state: Any) -> tuple[Any, dict[str, Any]]:
+    """A fresh `state` with config.init_from's weights copied in, placed as `run` shards it; and what was loaded."""
+    if not hasattr(state, "params"):
+        raise ConfigError(f"init_from: task {run.config.task.name!r} keeps several networks; init_from loads "
+                          "single-network states (classification, language models).")
+    loaded, report = transfer.load_pretrained(run.config, jax.device_get(state))
+    return jax.device_put(loaded, jax.tree.map(lambda leaf: leaf.sharding, run.abstract_state)), report
 
 
 def restore_latest(run: Run, workdir: str) -> tuple[Any, int]:

@@ -10,14 +10,14 @@ from typing import Any, Iterator
 import jax
 import ml_collections
 
-from jaxai import runtime
+from jaxai import runtime, transfer
 from jaxai.checkpoint import Checkpointer
 from jaxai.errors import NonFiniteLossError
 from jaxai.flops import peak_flops
 from jaxai.images import curves_figure
 from jaxai.logging import MetricWriter, ProgressBar, format_metrics
 from jaxai.tasks.base import parameter_counts
-from jaxai.train.build import Run, build_run, mesh_context, restore_or_init
+from jaxai.train.build import Run, build_run, load_pretrained_state, mesh_context, restore_or_init
 from jaxai.train.evaluation import evaluate_and_log, track_best
 from jaxai.train.window import MetricWindow, non_finite, progress_postfix
 from jaxai.train.workdir import prepare_workdir
@@ -57,6 +57,9 @@ class Trainer:
         self.checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), self.config.train.max_to_keep)
         self.data_iterator: Iterator = iter(run.dataset.train)
         self.state, self.step = restore_or_init(run, self.checkpointer, self.data_iterator)
+        self.init_report: dict[str, Any] = {}
+        if self.step == 0 and self.config.init_from.path:  # A resumed run never reads init_from again.
+            self.state, self.init_report = load_pretrained_state(run, self.state)
         self.last_saved = self.step
         self.bar = ProgressBar(run.total_steps, self.step, enabled=self.config.train.progress_bar)
         peak = peak_flops() if run.task.flops_per_step else None
@@ -73,10 +76,18 @@ class Trainer:
                 artifact.save(os.path.join(self.workdir, name))
         counts = parameter_counts(self.run.task, self.run.abstract_state)
         header = run_header(self.run, counts, resumed=self.step > 0)
+        if transfer.freeze_pattern(self.config) and hasattr(self.run.abstract_state, "params"):
+            header["num_trainable_parameters"] = transfer.trainable_parameters(self.config, self.run.abstract_state.params)
+        if self.init_report:
+            header["init_from"] = self.init_report
         self.writer.write(self.step, "run", header)
         networks = "" if len(counts) == 1 else " (" + ", ".join(f"{name} {count:,}" for name, count in counts.items()) + ")"
         self.bar.write(f"{'Resuming' if self.step else 'Starting'} at step {self.step}/{self.run.total_steps} "
-                       f"({header['num_parameters']:,} parameters{networks}, mesh {dict(self.run.mesh.shape)}).")
+                       f"({header['num_parameters']:,} parameters{networks}{trainable_note(header)}, "
+                       f"mesh {dict(self.run.mesh.shape)}).")
+        if self.init_report:
+            new_head = f"; new head, freshly initialised: {', '.join(self.init_report['new_head'])}" if self.init_report["new_head"] else ""
+            self.bar.write(f"Loaded {self.init_report['loaded']} parameter arrays from {self.init_report['path']}{new_head}.")
 
     def train_one_step(self) -> None:
         data_start = time.perf_counter()
@@ -183,6 +194,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = 
     finally:
         trainer.close()
     return trainer.eval_metrics
+
+
+def trainable_note(header: dict[str, Any]) -> str:
+    """', N trainable' where some parameters are frozen."""
+    trainable = header.get("num_trainable_parameters")
+    return f", {trainable:,} trainable" if trainable is not None else ""
 
 
 def run_header(run: Run, counts: dict[str, int], resumed: bool) -> dict[str, Any]:
