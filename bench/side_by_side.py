@@ -1,7 +1,7 @@
 """Side-by-side benchmark: jaxai and its PyTorch peer, same model and recipe, same machine, one run.
 
     pip install -e '.[peers]'                    # PyTorch 2.13 CPU, for the peer scripts only
-    python bench/side_by_side.py --model all     # or cnn / gpt
+    python bench/side_by_side.py --model all     # or cnn / gpt / vae / dcgan / resnet18
 
 Every training runs alone, one after another, never two at once. Each model prints one JSON line
 holding every run's figures and the ratios issue #10 targets:
@@ -26,6 +26,14 @@ vae  jaxai `experiments/mnist_vae_mlp_torch.py` (PyTorch's example VAE: 784-400-
 dcgan the same with `experiments/mnist_dcgan.py` (non-saturating DCGAN, batch 64; sample-quality
      evaluation off) and `bench/peers/torch_dcgan.py`: training images per second, one D and one G
      update per batch on both sides.
+resnet18 issue "Vision": ResNet-18 with the CIFAR stem (11,173,962 parameters both sides), synthetic
+     32x32x3 uint8 images, batch 128, SGD momentum 0.9 lr 0.1, BN in training mode: `bench/resnet.py`
+     (jaxai's classification task and its jitted step, the resnet family's allocator and XLA flags,
+     no data pipeline) alternating with `bench/peers/torch_resnet.py` (PyTorch eager, channels_last),
+     each for --gen_seconds of timed steps after compilation/warm-up, --gen_repeats pairs (--gen_steps
+     does not apply); images_per_s_ratio = best jaxai / best PyTorch (and medians). A step takes
+     ~7-16 s on the shared 2-core VM, one step per ~2 s window: give --gen_seconds 30 or more for
+     several windows per reading.
 
 Throughput on this shared VM moves by 10-40% between minutes, so after the runs above
 `--speed_repeats` (default 2) short pairs alternate jaxai and PyTorch (the CNN for one epoch, the
@@ -83,7 +91,12 @@ def run_jaxai(bench, config: str, overrides: list[str]) -> tuple[dict, list[dict
 
 def run_peer(script: str, arguments: list[str]) -> dict:
     """Runs a PyTorch peer script in its own process; its JSON line."""
-    command = [sys.executable, os.path.join(BENCH, "peers", script), *arguments]
+    return run_script(os.path.join(BENCH, "peers", script), arguments)
+
+
+def run_script(path: str, arguments: list[str]) -> dict:
+    """Runs a benchmark script that prints one JSON line, in its own process; that line, with load_before."""
+    command = [sys.executable, path, *arguments]
     log(" ".join(command[1:]))
     load = load_1m()
     completed = subprocess.run(command, env=bench_env(), cwd=ROOT, capture_output=True, text=True)
@@ -205,6 +218,32 @@ GENERATIVE = {
 }
 
 
+def side_by_side_resnet18(args) -> dict:
+    """Training images/s of jaxai's ResNet-18 step and PyTorch eager's, alternating, --gen_repeats pairs."""
+    seconds = ["--seconds", str(args.gen_seconds)]
+    jaxai_runs, torch_runs = [], []
+    for _ in range(args.gen_repeats):
+        jaxai_runs.append(run_script(os.path.join(BENCH, "resnet.py"), seconds))
+        torch_runs.append(run_peer("torch_resnet.py", seconds))
+    jaxai_speeds = [run["images_per_s"] for run in jaxai_runs]
+    torch_speeds = [run["images_per_s"] for run in torch_runs]
+    return {
+        "side_by_side": "resnet18",
+        "images_per_s": {"jaxai": jaxai_speeds, "torch": torch_speeds},
+        "images_per_s_best_window": {"jaxai": [run["images_per_s_best"] for run in jaxai_runs],
+                                     "torch": [run["images_per_s_best"] for run in torch_runs]},
+        "images_per_s_ratio": ratio(max(jaxai_speeds), max(torch_speeds)),
+        "images_per_s_ratio_median": ratio(statistics.median(jaxai_speeds), statistics.median(torch_speeds)),
+        "load_before": {"jaxai": [run["load_before"] for run in jaxai_runs],
+                        "torch": [run["load_before"] for run in torch_runs]},
+        "num_parameters": {"jaxai": jaxai_runs[0]["num_parameters"], "torch": torch_runs[0]["num_parameters"]},
+        "jaxai_xla_flags": jaxai_runs[0]["xla_flags"],
+        "jaxai_allocator": jaxai_runs[0]["allocator"],
+        "torch_memory_format": torch_runs[0]["memory_format"],
+        "seconds": args.gen_seconds,
+    }
+
+
 def side_by_side_generative(args, family: str) -> dict:
     """Training images/s of jaxai and its PyTorch peer, alternating, --gen_repeats pairs."""
     config, quick_eval, peer = GENERATIVE[family]
@@ -231,15 +270,16 @@ def side_by_side_generative(args, family: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("cnn", "gpt", "vae", "dcgan", "all"), default="all")
+    parser.add_argument("--model", choices=("cnn", "gpt", "vae", "dcgan", "resnet18", "all"), default="all")
     parser.add_argument("--torch_epochs", type=int, default=6, help="Epochs of the PyTorch CNN (Keras recipe).")
     parser.add_argument("--cnn_epochs", type=int, default=0, help="Epochs of both jaxai CNN runs (0: the experiment's).")
     parser.add_argument("--speed_repeats", type=int, default=2,
                         help="Extra short jaxai/PyTorch pairs, alternating, whose throughput joins the comparison.")
     parser.add_argument("--gpt_iters", type=int, default=0, help="Iterations of every GPT run (0: 2,000, the recipe's).")
     parser.add_argument("--gen_steps", type=int, default=600, help="vae/dcgan: training steps of each jaxai run.")
-    parser.add_argument("--gen_seconds", type=int, default=20, help="vae/dcgan: training seconds of each PyTorch run.")
-    parser.add_argument("--gen_repeats", type=int, default=3, help="vae/dcgan: alternating jaxai/PyTorch pairs.")
+    parser.add_argument("--gen_seconds", type=int, default=20,
+                        help="vae/dcgan: training seconds of each PyTorch run; resnet18: of each run, both sides.")
+    parser.add_argument("--gen_repeats", type=int, default=3, help="vae/dcgan/resnet18: alternating jaxai/PyTorch pairs.")
     args = parser.parse_args()
     if importlib.util.find_spec("torch") is None:
         sys.exit("bench/side_by_side.py runs PyTorch peers: install them with `pip install -e '.[peers]'` "
@@ -253,6 +293,8 @@ def main() -> None:
     for family in GENERATIVE:
         if args.model in (family, "all"):
             print(json.dumps({**side_by_side_generative(args, family), **context}), flush=True)
+    if args.model in ("resnet18", "all"):
+        print(json.dumps({**side_by_side_resnet18(args), **context}), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     jaxai train --config experiments/mnist_resnet.py --workdir runs/mnist_resnet
 
 experiments/fashion_mnist_resnet.py's network and recipe on digits, without flips (a mirrored digit
-is another glyph). bench/RESULTS.md has the measured figures.
+is another glyph), 12 epochs. Measured (2026-12-01, bench/RESULTS.md): 99.64% test accuracy in 484 s
+of wall time (99.62% first reached after 10 epochs).
 Variants: `:smoke` is a seconds-long run on synthetic data, for tests.
 """
 
@@ -13,7 +14,7 @@ import ml_collections
 
 from jaxai.config import load_experiment
 
-EPOCHS = 8
+EPOCHS = 12
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

@@ -40,6 +40,7 @@ def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     config.data.shuffle = True  # Seeded shuffle of the training set, a new order every epoch.
     config.data.classes = ()  # Image datasets: keep these class ids, relabelled 0..k-1 in this order; () = all.
     config.data.examples_per_class = 0  # Image datasets: a seeded draw of this many training examples per class; 0 = all.
+    config.data.image_size = 224  # imagenet2012: images resized (shorter side) and center-cropped to this square.
     config.data.path = ""  # Text datasets: a user's corpus file.
     config.data.tokenizer = "char"  # Text datasets: 'char' or 'byte'.
     config.data.block_size = 0  # Text datasets: tokens per training sequence.

@@ -201,7 +201,7 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
 
 
 def test_offline_without_data_dir_names_both_remedies(tmp_path, monkeypatch):
-    monkeypatch.setattr(mnist, "_network_reachable", lambda: False)  # No real network attempt.
+    monkeypatch.setattr(mnist, "_network_reachable", lambda host: False)  # No real network attempt.
     with pytest.raises(DatasetError) as error:
         load_mnist("train", data_dir=None, tfds_dir=str(tmp_path))
     message = str(error.value)
@@ -238,7 +238,7 @@ def test_checksums_of_non_original_files_are_refused(tmp_path):
 def test_malformed_idx_files_are_refused(tmp_path):
     write_raw(tmp_path / "raw")
     write_idx(tmp_path / "raw", "t10k", *make_split(5, 2)[:1], np.zeros(3, np.uint8))  # 5 images, 3 labels.
-    with pytest.raises(DatasetError, match="not a matching pair of MNIST IDX files"):
+    with pytest.raises(DatasetError, match="not a matching pair of 28x28 IDX files"):
         prepare_mnist(data_dir=str(tmp_path / "raw"), tfds_dir=str(tmp_path / "tfds"), verify_checksums=False)
 
 

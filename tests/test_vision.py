@@ -40,7 +40,7 @@ def count(tree) -> int:
 @pytest.mark.parametrize("depth", sorted(PRESETS))
 @pytest.mark.parametrize("size", [32, 64])
 def test_every_resnet_depth_gives_logits_on_small_and_larger_images(depth, size):
-    for stem in ("cifar", "imagenet"):
+    for stem in ("cifar", "imagenet", "patchify"):
         _, _, logits = abstract_init(ResNet(num_classes=7, depth=depth, stem=stem), (2, size, size, 3))
         assert logits.shape == (2, 7)
 

@@ -21,6 +21,27 @@ def _mnist(config: ml_collections.ConfigDict, seed: int, name: str = "mnist") ->
     return array_dataset(load, config, seed, info={"num_classes": 10, "image_shape": (28, 28, 1)})
 
 
+def _cifar10(config: ml_collections.ConfigDict, seed: int) -> Dataset:
+    from jaxai.data.tfds_images import load_cifar10
+
+    def load(split: str) -> Arrays:
+        return load_cifar10(split, data_dir=config.data_dir or None, tfds_dir=config.tfds_dir or None)
+
+    return array_dataset(load, config, seed, info={"num_classes": 10, "image_shape": (32, 32, 3)})
+
+
+def _imagenet(config: ml_collections.ConfigDict, seed: int) -> Dataset:
+    from jaxai.data.tfds_images import load_imagenet
+
+    size = int(config.image_size)
+
+    def load(split: str) -> Arrays:
+        data_dir, tfds_dir = config.data_dir or None, config.tfds_dir or None
+        return load_imagenet(split, data_dir=data_dir, tfds_dir=tfds_dir, image_size=size)
+
+    return array_dataset(load, config, seed, info={"num_classes": 1000, "image_shape": (size, size, 3)})
+
+
 def _synthetic_mnist(config: ml_collections.ConfigDict, seed: int) -> Dataset:
     from jaxai.data.synthetic import synthetic_images
 
@@ -48,6 +69,8 @@ def _words(config: ml_collections.ConfigDict, seed: int) -> Dataset:
 _REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Dataset]] = {
     "mnist": _mnist,
     "fashion_mnist": lambda config, seed: _mnist(config, seed, name="fashion_mnist"),  # Same format, clothes.
+    "cifar10": _cifar10,
+    "imagenet2012": _imagenet,  # Held in memory: practical only for small splits (jaxai.data.tfds_images).
     "synthetic_mnist": _synthetic_mnist,
     "stacked_mnist": _stacked_mnist,  # Three MNIST digits as RGB channels: 1000 modes, for GAN mode coverage.
     "synthetic_stacked_mnist": lambda config, seed: _stacked_mnist(config, seed, synthetic=True),

@@ -18,7 +18,7 @@ import struct
 import tempfile
 import threading
 import urllib.error
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -119,14 +119,7 @@ def prepare_mnist(
         raise DatasetError(f"No IDX-format dataset {name!r}; known: {sorted(DATASETS)}.")
     title, _, host = DATASETS[name]
     existing = tfds.builder(name, data_dir=tfds_dir)  # No file_format: it would clash with a prepared one's.
-    if existing.is_prepared():
-        file_format = existing.info.file_format.value if existing.info.file_format else "tfrecord"
-        if file_format != "array_record":
-            raise DatasetError(
-                f"{title} in {existing.data_dir} was prepared as {file_format}, but jaxai reads array_record "
-                "files: delete that directory (it is re-prepared on the next run) or set --config.data.tfds_dir "
-                f"or ${TFDS_DIR_ENV} to another directory."
-            )
+    if is_prepared(existing, title):
         return tfds_dir
 
     raw_dir, source = resolve_raw_dir(data_dir, name)
@@ -135,12 +128,23 @@ def prepare_mnist(
         raise _missing_data_error(f"no raw-file directory is set and {host} cannot be reached (offline?)", name)
     builder_cls = _unverified_builder_cls(name) if raw_dir is not None and not verify_checksums else type(existing)
     builder = builder_cls(data_dir=tfds_dir, file_format="array_record")
+    run_preparation(builder, name, title, RAW_FILES, raw_dir, source, tfds_dir, _missing_data_error)
+    return tfds_dir
+
+
+def run_preparation(
+    builder: Any, name: str, title: str, files: tuple[str, ...], raw_dir: str | None, source: str, tfds_dir: str,
+    missing_error: Callable[[str, str], DatasetError],
+) -> None:
+    """`builder.download_and_prepare` from the raw files in `raw_dir` (None: download), TFDS's failures as
+    one-line DatasetErrors: files that are not the originals, an unwritable TFDS dir, a failed download."""
+    import tensorflow_datasets as tfds
     from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
     try:
         os.makedirs(tfds_dir, exist_ok=True)
         # A fresh extraction dir: TFDS keys extractions of manual files by file name alone, so a kept one could
-        # serve stale contents for different raw files; the extracted IDX files are not needed afterwards anyway.
+        # serve stale contents for different raw files; the extracted files are not needed afterwards anyway.
         with tempfile.TemporaryDirectory(prefix=f".{name}-extract-", dir=tfds_dir) as extract_dir:
             config = tfds.download.DownloadConfig(manual_dir=raw_dir, extract_dir=extract_dir, try_download_gcs=False)
             builder.download_and_prepare(download_config=config)
@@ -150,7 +154,7 @@ def prepare_mnist(
         what = f"{os.path.basename(bad.group(1))} in {where} does" if bad else f"The {title} files in {where} do"
         raise DatasetError(
             f"{what} not match the original's checksum: the files must be the byte-exact originals "
-            f"{', '.join(RAW_FILES)} (still gzipped, not re-compressed, decompressed or edited)."
+            f"{', '.join(files)} (still compressed, not re-compressed, decompressed, re-packed or edited)."
         ) from e
     except PermissionError as e:
         raise DatasetError(
@@ -161,8 +165,21 @@ def prepare_mnist(
         if raw_dir is not None:
             raise
         reason = f"no raw-file directory is set and the download failed ({type(e).__name__}: {e})"
-        raise _missing_data_error(reason, name) from e
-    return tfds_dir
+        raise missing_error(reason, name) from e
+
+
+def is_prepared(builder: Any, title: str) -> bool:
+    """Whether `builder`'s dataset is prepared; raises DatasetError when it is, but not as array_record."""
+    if not builder.is_prepared():
+        return False
+    file_format = builder.info.file_format.value if builder.info.file_format else "tfrecord"
+    if file_format != "array_record":
+        raise DatasetError(
+            f"{title} in {builder.data_dir} was prepared as {file_format}, but jaxai reads array_record "
+            "files: delete that directory (it is re-prepared on the next run) or set --config.data.tfds_dir "
+            f"or ${TFDS_DIR_ENV} to another directory."
+        )
+    return True
 
 
 def resolve_tfds_dir(tfds_dir: str | None) -> str:
@@ -170,12 +187,17 @@ def resolve_tfds_dir(tfds_dir: str | None) -> str:
     return os.path.expanduser(tfds_dir or os.environ.get(TFDS_DIR_ENV) or "~/tensorflow_datasets")
 
 
-def resolve_raw_dir(data_dir: str | None, name: str = "mnist") -> tuple[str | None, str]:
-    """(directory holding all four raw files, where it was set), or (None, ...) when none is set (download).
+def resolve_raw_dir(
+    data_dir: str | None, name: str = "mnist", files: tuple[str, ...] = RAW_FILES,
+    missing_error: Callable[[str, str], DatasetError] | None = None,
+) -> tuple[str | None, str]:
+    """(directory holding all raw `files`, where it was set), or (None, ...) when none is set (download).
     The files may be in the directory itself or in its `<name>/` subfolder.
 
-    Raises DatasetError naming the missing files when the directory set lacks some of them.
+    Raises `missing_error(reason, name)` (default: MNIST's) naming the missing files when the directory set lacks
+    some of them.
     """
+    missing_error = missing_error or _missing_data_error
     if data_dir:
         source = "--config.data.data_dir"
     elif os.environ.get(DATA_DIR_ENV):
@@ -184,14 +206,14 @@ def resolve_raw_dir(data_dir: str | None, name: str = "mnist") -> tuple[str | No
         return None, "download"
     root = os.path.expanduser(data_dir)
     candidates = [root, os.path.join(root, name)]
-    missing = {d: [f for f in RAW_FILES if not os.path.isfile(os.path.join(d, f))] for d in candidates}
+    missing = {d: [f for f in files if not os.path.isfile(os.path.join(d, f))] for d in candidates}
     for d in candidates:
         if not missing[d]:
             return d, source
     if not os.path.isdir(root):
-        raise _missing_data_error(f"data_dir {root!r} (set by {source}) does not exist", name)
+        raise missing_error(f"data_dir {root!r} (set by {source}) does not exist", name)
     best = min(candidates, key=lambda d: len(missing[d]))
-    raise _missing_data_error(
+    raise missing_error(
         f"data_dir {root!r} (set by {source}) lacks {', '.join(missing[best])}"
         + (f" in {best!r}" if best != root else f" (also looked in {candidates[1]!r})"),
         name,

@@ -5,7 +5,9 @@
 (stride 2 in the first block of every stage but the first); a shortcut that changes shape is a 1x1
 strided convolution with BN (post-activation) or without (pre-activation).
 Stems: 'imagenet' (7x7/2 conv, BN-ReLU, 3x3/2 max-pool) for large images, 'cifar' (3x3/1 conv,
-BN-ReLU, no pool) for 32x32 and smaller. The head is global average pooling and one Dense layer.
+BN-ReLU, no pool) for 32x32 and smaller, 'patchify' (2x2/2 conv, BN-ReLU: each pixel seen once, the
+map halved at once, as ConvNeXt's stem) where a wider network at half the resolution is the better
+use of a small compute budget (28x28 grayscale on a CPU). The head is global average pooling and one Dense layer.
 Parameters for 1,000 classes, ImageNet stem (as torchvision): ResNet-18 11,689,512; ResNet-50 25,557,032.
 
 BatchNorm statistics live in 'batch_stats' (momentum 0.9, i.e. PyTorch's 0.1). Under `jax.jit` with a
@@ -34,7 +36,7 @@ PRESETS = {
     152: ("bottleneck", (3, 8, 36, 3)),
 }
 BLOCKS = ("basic", "bottleneck")
-STEMS = ("cifar", "imagenet")
+STEMS = ("cifar", "imagenet", "patchify")
 _CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # He init, as torchvision.
 
 
@@ -79,6 +81,8 @@ class ResNet(nn.Module):
         x = images.astype(self.dtype)  # [B, H, W, C]
         if self.stem == "imagenet":
             x = conv(self.width, 2, self.dtype, kernel_size=7, use_bias=False, kernel_init=_CONV_INIT)(x)
+        elif self.stem == "patchify":
+            x = conv(self.width, 2, self.dtype, kernel_size=2, use_bias=False, kernel_init=_CONV_INIT)(x)
         else:
             x = conv(self.width, 1, self.dtype, kernel_size=3, use_bias=False, kernel_init=_CONV_INIT)(x)
         if not self.preactivation:
