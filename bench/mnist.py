@@ -1,6 +1,7 @@
-"""Benchmark: train an MNIST experiment with the real `jaxai train` command; print one JSON line.
+"""Benchmark: train an image classification experiment with the real `jaxai train` command; one JSON line.
 
     python bench/mnist.py --config experiments/mnist_cnn.py [--config.train.num_epochs=3 ...]
+    python bench/mnist.py --config experiments/fashion_mnist_resnet.py    # any classification experiment
 
 Uses $JAXAI_DATA_DIR (default ../shared/data when it exists) for the raw MNIST files. Prints
 test_accuracy (after the last epoch) and per epoch, epochs, wall_s (the whole command: start-up,

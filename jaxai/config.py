@@ -179,7 +179,21 @@ def saved_config(workdir: str) -> ml_collections.ConfigDict:
     if not os.path.exists(path):
         raise WorkdirError(f"{workdir} holds no jaxai run ({CONFIG_FILE} missing); train into it first, or check the path.")
     with open(path) as file:
-        return ml_collections.ConfigDict(_lists_to_tuples(json.load(file)))
+        saved = ml_collections.ConfigDict(_lists_to_tuples(json.load(file)))
+    try:  # Keys added to jaxai since that run get their defaults, so newer code can read older runs.
+        defaults = base_config(task=saved.task.name, model=saved.model.name)
+    except (ConfigError, AttributeError, KeyError):  # Not a task or model this jaxai knows: as saved.
+        return saved
+    _fill_missing(saved, defaults)
+    return saved
+
+
+def _fill_missing(config: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict) -> None:
+    for key, value in defaults.items():
+        if key not in config:
+            config[key] = value
+        elif isinstance(value, ml_collections.ConfigDict) and isinstance(config[key], ml_collections.ConfigDict):
+            _fill_missing(config[key], value)
 
 
 def _lists_to_tuples(value: Any) -> Any:

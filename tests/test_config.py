@@ -60,3 +60,18 @@ def test_locked_config_cannot_grow_keys():
     config = load_config(os.path.join(ROOT, "experiments", "mnist_cnn.py"))
     with pytest.raises(AttributeError):
         config.train.num_stepz = 3
+
+
+def test_a_run_saved_before_newer_keys_reads_with_their_defaults(tmp_path):
+    import json
+
+    from jaxai.config import CONFIG_FILE, saved_config, to_json
+
+    config = load_config(os.path.join(ROOT, "experiments", "mnist_cnn.py"))
+    record = json.loads(to_json(config))
+    del record["task"]["augment_flip"], record["lora"]  # As a run written before they existed.
+    record["task"]["augment_shift"] = 3
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(record))
+    saved = saved_config(str(tmp_path))
+    assert saved.task.augment_flip is False and saved.lora.rank == 0  # Defaults filled in ...
+    assert saved.task.augment_shift == 3  # ... and the run's own values kept.
