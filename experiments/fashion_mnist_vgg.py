@@ -5,7 +5,8 @@
 VGG-11 (models.vgg, configuration A) at WIDTH_MULTIPLIER of its published widths (64 -> 16, ...,
 512 -> 128), BN after every convolution, global average pooling and one Dense layer (the 'small'
 head; pools stop at 1 pixel: 28 -> 14 -> 7 -> 3 -> 1). Trained with experiments/fashion_mnist_resnet.py's
-recipe (SGD-Nesterov one-cycle, label smoothing, crops, flips, flip TTA). bench/RESULTS.md has the figures.
+recipe (SGD-Nesterov one-cycle, label smoothing, crops, flips, flip TTA), 15 epochs. Measured
+(2026-12-01, bench/RESULTS.md): 93.28% test accuracy in 496 s of wall time, 2,260 images/s.
 Variants: `:smoke` is a seconds-long run on synthetic data, for tests.
 """
 

@@ -13,8 +13,9 @@ Three config sections, all off by default:
   `multi_transform` with `set_to_zero`), and their batch-norm statistics stay as loaded.
 - `lora`: `rank` > 0 wraps the model so that each kernel whose path matches `targets` is used as
   W + (alpha / rank) A B, A [in, rank] ~ N(0, 1/in), B [rank, out] = 0 (Hu et al. 2021); W and every
-  other parameter are frozen (but those `train_base` names, e.g. a new head), A and B train. Dense kernels qualify, the GPT's attention and MLP
-  projections among them (2-D kernels; a kernel of more axes takes its first as the input). The state's params are then
+  other parameter are frozen (but those `train_base` names, e.g. a new head), A and B train. Dense
+  kernels qualify, the GPT's attention and MLP projections among them (2-D kernels; a kernel of more
+  axes takes its first as the input); convolution kernels are refused. The state's params are then
   {'base': the model's, 'lora': the adapters}; `merged_params` folds them into plain model params
   for export, which give exactly the adapted forward pass.
 """
@@ -157,7 +158,7 @@ def init_adapters(params: PyTree, targets: str, rank: int, key: jax.Array) -> Py
         )
     adapters = {}
     for index, (path, kernel) in enumerate(sorted(chosen.items())):
-        fan_in, fan_out = _split_axes(path, kernel.shape)
+        fan_in, fan_out = _split_axes(kernel.shape)
         if len(kernel.shape) == 4:  # [kh, kw, in, out]: a convolution.
             raise ConfigError(f"lora.targets={targets!r} matches the convolution kernel {path}; LoRA adapts Dense "
                               "and attention kernels only: narrow the expression.")
@@ -166,7 +167,7 @@ def init_adapters(params: PyTree, targets: str, rank: int, key: jax.Array) -> Py
     return _unflat({f"{path}/{name}": value for path, pair in adapters.items() for name, value in pair.items()})
 
 
-def _split_axes(path: str, shape: tuple[int, ...]) -> tuple[int, int]:
+def _split_axes(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan in, fan out) of a Dense kernel: the first axis is the input, all later axes the output."""
     return shape[0], int(np.prod(shape[1:]))
 
