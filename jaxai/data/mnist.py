@@ -53,23 +53,36 @@ def load_mnist(
     arrays are kept beside the prepared files (`jaxai-decoded-*.npz`), so later runs skip decoding.
     """
     tfds_dir = prepare_mnist(data_dir=data_dir, tfds_dir=tfds_dir, verify_checksums=verify_checksums, name=name)
+    source = tfds_source(name, DATASETS[name][0], split, tfds_dir)
+    return decoded_arrays(source, split, lambda records: np.stack([r["image"] for r in records]))  # 60k PNGs: ~5 s.
+
+
+def tfds_source(name: str, title: str, split: str, tfds_dir: str, **kwargs: Any) -> Any:
+    """TFDS's random-access source over a prepared split (no TensorFlow); DatasetError for a bad or empty split."""
     import tensorflow_datasets as tfds
 
-    title = DATASETS[name][0]
     try:
-        source = tfds.data_source(name, split=split, data_dir=tfds_dir, download=False)
+        source = tfds.data_source(name, split=split, data_dir=tfds_dir, download=False, **kwargs)
         num_examples = len(source)
     except (ValueError, KeyError) as e:  # A malformed or unknown split, or an empty slice.
         raise DatasetError(f"Cannot read {title} split {split!r} from {tfds_dir}: {e}") from e
     if num_examples == 0:
         raise DatasetError(f"{title} split {split!r} in {tfds_dir} has no examples.")
-    cache_path = _decoded_cache_path(source.dataset_info.data_dir, split)
+    return source
+
+
+def decoded_arrays(
+    source: Any, cache_key: str, images: Callable[[list[dict[str, Any]]], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """{'image': uint8, 'label': int32} of every record of `source`, the images made by `images(records)`;
+    kept beside the prepared files under `cache_key`, so later runs skip decoding."""
+    cache_path = _decoded_cache_path(source.dataset_info.data_dir, cache_key)
     if os.path.exists(cache_path):
         with np.load(cache_path) as cached:
             return {"image": cached["image"], "label": cached["label"]}
-    records = source.__getitems__(list(range(num_examples)))  # Decodes 60k PNGs: ~5 s here.
+    records = source.__getitems__(list(range(len(source))))
     arrays = {
-        "image": np.stack([r["image"] for r in records]).astype(np.uint8, copy=False),
+        "image": images(records).astype(np.uint8, copy=False),
         "label": np.asarray([r["label"] for r in records], dtype=np.int32),
     }
     _write_atomically(cache_path, arrays)

@@ -13,13 +13,13 @@ import concurrent.futures
 import functools
 import io
 import os
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from jaxai.data.mnist import (
-    DATA_DIR_ENV, _decoded_cache_path, _network_reachable, _require_tensorflow,
-    _write_atomically, is_prepared, resolve_raw_dir, resolve_tfds_dir, run_preparation,
+    DATA_DIR_ENV, _network_reachable, _require_tensorflow, decoded_arrays, is_prepared, resolve_raw_dir,
+    resolve_tfds_dir, run_preparation, tfds_source,
 )
 from jaxai.errors import DatasetError
 
@@ -42,8 +42,8 @@ def load_cifar10(
     arrays are kept beside the prepared files, so later runs skip decoding.
     """
     tfds_dir = prepare("cifar10", data_dir=data_dir, tfds_dir=tfds_dir, verify_checksums=verify_checksums)
-    source = _source("cifar10", split, tfds_dir)
-    return _decoded(source, split, lambda records: np.stack([r["image"] for r in records]))
+    source = tfds_source("cifar10", DATASETS["cifar10"][0], split, tfds_dir)
+    return decoded_arrays(source, split, lambda records: np.stack([r["image"] for r in records]))
 
 
 def load_imagenet(
@@ -61,7 +61,8 @@ def load_imagenet(
     tfds_dir = prepare("imagenet2012", data_dir=data_dir, tfds_dir=tfds_dir)
     import tensorflow_datasets as tfds
 
-    source = _source("imagenet2012", split, tfds_dir, decoders={"image": tfds.decode.SkipDecoding()})
+    source = tfds_source("imagenet2012", DATASETS["imagenet2012"][0], split, tfds_dir,
+                         decoders={"image": tfds.decode.SkipDecoding()})
     needed, available = len(source) * image_size**2 * 3, _memory_bytes()
     if needed > available // 2:
         raise DatasetError(
@@ -75,7 +76,7 @@ def load_imagenet(
         with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL decodes without the GIL.
             return np.stack(list(pool.map(lambda r: center_crop(r["image"], image_size), records)))
 
-    return _decoded(source, f"{split}@{image_size}", images)
+    return decoded_arrays(source, f"{split}@{image_size}", images)
 
 
 def center_crop(encoded: bytes, size: int) -> np.ndarray:
@@ -89,38 +90,6 @@ def center_crop(encoded: bytes, size: int) -> np.ndarray:
 
 def _memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _source(name: str, split: str, tfds_dir: str, **kwargs: Any) -> Any:
-    """TFDS's random-access source over the prepared split (no TensorFlow); DatasetError for a bad split."""
-    import tensorflow_datasets as tfds
-
-    title = DATASETS[name][0]
-    try:
-        source = tfds.data_source(name, split=split, data_dir=tfds_dir, download=False, **kwargs)
-        num_examples = len(source)
-    except (ValueError, KeyError) as e:  # A malformed or unknown split, or an empty slice.
-        raise DatasetError(f"Cannot read {title} split {split!r} from {tfds_dir}: {e}") from e
-    if num_examples == 0:
-        raise DatasetError(f"{title} split {split!r} in {tfds_dir} has no examples.")
-    return source
-
-
-def _decoded(
-    source: Any, cache_key: str, images: Callable[[list[dict[str, Any]]], np.ndarray]
-) -> dict[str, np.ndarray]:
-    """{'image', 'label'} of every record of `source`, the images made by `images(records)`; cached on disk."""
-    cache_path = _decoded_cache_path(source.dataset_info.data_dir, cache_key)
-    if os.path.exists(cache_path):
-        with np.load(cache_path) as cached:
-            return {"image": cached["image"], "label": cached["label"]}
-    records = source.__getitems__(list(range(len(source))))
-    arrays = {
-        "image": images(records).astype(np.uint8, copy=False),
-        "label": np.asarray([r["label"] for r in records], dtype=np.int32),
-    }
-    _write_atomically(cache_path, arrays)
-    return arrays
 
 
 def prepare(
