@@ -106,11 +106,16 @@ def make_optimizer(opt_config: ml_collections.ConfigDict, total_steps: int, froz
     parameters matching `optimizer.freeze` or `frozen` (regexes over paths) get no updates."""
     tx = _make_trained_optimizer(opt_config, total_steps)
     user_pattern = str(opt_config.get("freeze", ""))
-    pattern = "|".join(f"(?:{p})" for p in (user_pattern, frozen) if p)
+    pattern = any_of(user_pattern, frozen)
     if not pattern:
         return tx
     return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()},
                                  functools.partial(frozen_labels, pattern=pattern, setting=user_pattern or pattern))
+
+
+def any_of(*patterns: str) -> str:
+    """One regular expression matching where any of the non-empty `patterns` does ('' when none is given)."""
+    return "|".join(f"(?:{pattern})" for pattern in patterns if pattern)
 
 
 def path_string(path: tuple) -> str:

@@ -86,8 +86,7 @@ def lora_frozen_pattern(config: ml_collections.ConfigDict) -> str:
 
 def freeze_pattern(config: ml_collections.ConfigDict) -> str:
     """The expression of the parameters that do not train: optimizer.freeze, and LoRA's base weights."""
-    patterns = [p for p in (str(config.optimizer.freeze), lora_frozen_pattern(config)) if p]
-    return "|".join(f"(?:{p})" for p in patterns)
+    return optim.any_of(str(config.optimizer.freeze), lora_frozen_pattern(config))
 
 
 def keep_frozen_statistics(config: ml_collections.ConfigDict, old: PyTree, new: PyTree) -> PyTree:
@@ -255,8 +254,9 @@ def load_pretrained(config: ml_collections.ConfigDict, state: Any) -> tuple[Any,
 def trainable_parameters(config: ml_collections.ConfigDict, params: PyTree) -> int:
     """Parameters the optimizer updates (all but the frozen ones); works on abstract params."""
     pattern = freeze_pattern(config)
-    return int(sum(np.prod(leaf.shape, dtype=np.int64) for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-                   if not (pattern and re.search(pattern, path_string(path)))))
+    labels = optim.frozen_labels(params, pattern) if pattern else jax.tree.map(lambda _: "trained", params)
+    return int(sum(np.prod(leaf.shape, dtype=np.int64)
+                   for leaf, label in zip(jax.tree.leaves(params), jax.tree.leaves(labels)) if label == "trained"))
 
 
 def export_merged(config: ml_collections.ConfigDict):
