@@ -17,7 +17,8 @@ The process runs as `jaxai train` does: it re-executes itself once with jaxai's 
 (the resnet family's measured default, `runtime.FAMILY_XLA_CPU_FLAGS`), unless --xla_cpu_flags
 names others ('' for XLA's defaults).
 
-Timing: the step is compiled ahead of time (compile_s), WARMUP_STEPS steps run untimed, then
+Timing (bench/timed_windows.py, as the peer): the step is compiled ahead of time (compile_s),
+WARMUP_STEPS steps run untimed, then
 training runs in windows of ~2 s of step time, each step waited for (as the PyTorch peer's
 loss.item() does); --seconds stops at the first window end past that many training seconds.
 Reported: images_per_s (median over windows), images_per_s_best, loss (the last window's mean),
@@ -34,15 +35,13 @@ _PROCESS_START = time.perf_counter()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from jaxai import runtime  # noqa: E402  (no JAX import: safe before the re-execution)
+from timed_windows import timed_windows  # noqa: E402  (bench/, this script's directory)
 
-WARMUP_STEPS = 1
-WINDOW_S = 2.0
 FAMILY = "family"  # --xla_cpu_flags default: the experiment's own flags.
 
 
@@ -113,38 +112,19 @@ def main() -> None:
                           out_shardings=(state_sharding, replicated), donate_argnums=0).lower(state, batches[0]).compile()
         compile_s = time.perf_counter() - start
 
-    windows = []  # [images, seconds, summed loss, steps]
-    current = [0, 0.0, 0.0, 0]
-    train_s, step = 0.0, 0
-    while True:
-        start = time.perf_counter()
+    def timed_step(step: int) -> float:
+        nonlocal state
         state, metrics = step_fn(state, batches[step % steps_per_epoch])
-        loss = float(metrics["loss"])  # Waits for the step.
-        seconds = time.perf_counter() - start
-        step += 1
-        if step <= WARMUP_STEPS:
-            continue
-        current = [current[0] + args.batch_size, current[1] + seconds, current[2] + loss, current[3] + 1]
-        train_s += seconds
-        if current[1] >= WINDOW_S:
-            windows.append(current)
-            current = [0, 0.0, 0.0, 0]
-            if train_s >= args.seconds:
-                break
+        return float(metrics["loss"])  # Waits for the step.
 
-    speeds = [w[0] / w[1] for w in windows]
-    last = windows[-1]
+    timing = timed_windows(timed_step, args.batch_size, args.seconds)
     print(json.dumps({
         "bench": "jaxai_resnet18",
         "recipe": (f"resnet18 cifar stem, momentum 0.9 lr {args.learning_rate:g}, batch {args.batch_size}, "
                    f"synthetic 32x32x3, {args.seconds:g} s"),
-        "images_per_s": round(statistics.median(speeds), 1),
-        "images_per_s_best": round(max(speeds), 1),
-        "windows": len(windows),
-        "loss": round(last[2] / last[3], 4),
-        "steps": step,
+        **{key: timing[key] for key in ("images_per_s", "images_per_s_best", "windows", "loss", "steps")},
         "compile_s": round(compile_s, 2),
-        "train_s": round(train_s, 2),
+        "train_s": timing["train_s"],
         "wall_s": round(time.perf_counter() - _PROCESS_START, 2),
         "num_parameters": num_parameters,
         "device": str(jax.devices()[0]),

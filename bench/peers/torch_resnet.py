@@ -23,7 +23,8 @@ x86 VM, shared with another training, two short runs each gave channels_last 9.9
 contiguous 12.5 and 13.8: a tie within the noise. channels_last is the default, as the format
 oneDNN's CPU convolutions are laid out for (and the NHWC layout jaxai's step uses).
 
-Timing: WARMUP_STEPS steps first (not timed, still trained; the first step is several times slower),
+Timing (bench/timed_windows.py, as jaxai's side): WARMUP_STEPS steps first (not timed, still
+trained; the first step is several times slower),
 then training in windows of ~2 s of step time (a window holds whole steps: on 2 cores one step of
 ~7-13 s is already a window); --seconds stops at the first window end past that many training
 seconds. Reported: images_per_s (median over windows) and images_per_s_best, loss (mean over the last
@@ -40,14 +41,15 @@ _PROCESS_START = time.perf_counter()  # Before importing torch: wall_s counts th
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import statistics  # noqa: E402
+import sys  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-WARMUP_STEPS = 1
-WINDOW_S = 2.0
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/: the shared timing.
+from timed_windows import timed_windows  # noqa: E402
+
 
 
 def batch_norm(channels: int, zero_scale: bool = False) -> nn.BatchNorm2d:
@@ -133,36 +135,13 @@ def main() -> None:
         optimizer.step()
         return loss.item()
 
-    windows = []  # [images, seconds, summed loss, steps]
-    current = [0, 0.0, 0.0, 0]
-    train_s, step = 0.0, 0
-    while True:
-        start = time.perf_counter()
-        loss = train_step(step)
-        seconds = time.perf_counter() - start
-        step += 1
-        if step <= WARMUP_STEPS:
-            continue
-        current = [current[0] + args.batch_size, current[1] + seconds, current[2] + loss, current[3] + 1]
-        train_s += seconds
-        if current[1] >= WINDOW_S:
-            windows.append(current)
-            current = [0, 0.0, 0.0, 0]
-            if train_s >= args.seconds:
-                break
-
-    speeds = [w[0] / w[1] for w in windows]
-    last = windows[-1]
+    timing = timed_windows(train_step, args.batch_size, args.seconds)
     print(json.dumps({
         "bench": "torch_resnet18",
         "recipe": (f"resnet18 cifar stem, sgd momentum {args.momentum:g} lr {args.learning_rate:g}, "
                    f"batch {args.batch_size}, synthetic 32x32x3, {args.seconds:g} s"),
-        "images_per_s": round(statistics.median(speeds), 1),
-        "images_per_s_best": round(max(speeds), 1),
-        "windows": len(windows),
-        "loss": round(last[2] / last[3], 4),
-        "steps": step,
-        "train_s": round(train_s, 2),
+        **{key: timing[key] for key in ("images_per_s", "images_per_s_best", "windows", "loss", "steps")},
+        "train_s": timing["train_s"],
         "wall_s": round(time.perf_counter() - _PROCESS_START, 2),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "memory_format": args.memory_format,
