@@ -47,6 +47,13 @@ def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     config.data.window = 5  # Word datasets: largest skip-gram context distance (word2vec samples 1..window).
     config.data.min_count = 5  # Word datasets: words seen fewer times are dropped from the vocabulary.
     config.data.subsample = 1e-3  # Word datasets: frequent-word subsampling threshold t (Mikolov); 0 = off.
+    config.data.num_train_examples = 0  # Generated seq2seq datasets: training pairs; 0 -> the dataset's default.
+    config.data.num_test_examples = 0  # Generated seq2seq datasets: held-out pairs (disjoint from train); 0 -> default.
+    config.data.max_digits = 3  # addition: operands have 1..max_digits digits.
+    config.data.max_length = 0  # Seq2seq datasets: longest source/target in tokens (reverse: string length); 0 -> default.
+    config.data.frequency = "monthly"  # Forecasting (M3): yearly, quarterly, monthly or other.
+    config.data.horizon = 0  # Forecasting: steps to forecast; 0 -> the dataset's horizon.
+    config.data.input_length = 0  # Forecasting: history steps the model sees; 0 -> a multiple of the horizon.
 
     config.train = ml_collections.ConfigDict()
     config.train.num_epochs = 1  # Passes over the training set (ignored when num_steps > 0).
