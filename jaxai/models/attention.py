@@ -82,3 +82,19 @@ def _backward(residuals, grad_out):
 
 
 causal_attention.defvjp(_forward, _backward)
+
+
+def masked_attention(
+    query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array, causal: bool = False
+) -> tuple[jax.Array, jax.Array]:
+    """Attention of query [B, T, N, H] over key/value [B, S, N, H] where `mask` [B, 1, T|1, S] is True.
+
+    Returns (out [B, T, N, H], probabilities [B, N, T, S] float32); `causal` also hides later keys.
+    """
+    scores = _matmul("btnh,bsnh->bnts", query, key) * query.shape[-1] ** -0.5
+    allowed = jnp.asarray(mask, bool)
+    if causal:
+        allowed = allowed & jnp.tril(jnp.ones((query.shape[1], key.shape[1]), bool))
+    probabilities = jax.nn.softmax(jnp.where(allowed, scores, jnp.finfo(jnp.float32).min), axis=-1)
+    out = _matmul("bnts,bsnh->btnh", probabilities.astype(value.dtype), value).astype(query.dtype)
+    return out, probabilities

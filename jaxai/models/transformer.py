@@ -1,7 +1,8 @@
 """Decoder-only GPT (nanoGPT-style) in Flax linen, with a KV cache and sampling.
 
-Layout: token + learned position embeddings -> `num_layers` pre-LayerNorm `DecoderBlock`s
-(causal `SelfAttention`, GELU `MLP`) -> final LayerNorm -> logits against the token embedding
+Layout: token + learned position embeddings -> `num_layers` pre-LayerNorm `Block`s
+(causal `Attention`, GELU `MLP`, all sharing one `BlockConfig`; the encoder-decoder in
+`jaxai.models.encoder_decoder` reuses them) -> final LayerNorm -> logits against the token embedding
 table (tied input/output embeddings). Attention is jaxai's `causal_attention` by default
 (`jaxai.models.attention`: a faster gradient on CPU); `attention_impl='cudnn'` gets
 `jax.nn.dot_product_attention`'s fused flash kernel on GPUs (it needs bf16/fp16 compute).
@@ -16,6 +17,7 @@ tensor parallelism splits whole heads when num_heads divides by the mesh's tenso
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Mapping
@@ -25,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxai.errors import ConfigError
-from jaxai.models.attention import check_implementation, dot_product_attention
+from jaxai.models.attention import check_implementation, dot_product_attention, masked_attention
 from jaxai.models.precision import mixed_precision_dot_general, promote_inputs_only
 
 Dtype = Any  # A dtype or its name ("float32", "bfloat16").
@@ -48,7 +50,7 @@ def _dense(features: int, use_bias: bool, dtype: Dtype, init_std: float, axes: t
     )
 
 
-def _layer_norm(use_bias: bool, dtype: Dtype, name: str) -> nn.LayerNorm:
+def _layer_norm(use_bias: bool, dtype: Dtype, name: str | None) -> nn.LayerNorm:
     return nn.LayerNorm(
         epsilon=1e-5,
         use_bias=use_bias,
@@ -68,45 +70,69 @@ def _gelu(x: jax.Array) -> jax.Array:
     return nn.gelu(x.astype(jnp.float32), approximate=False).astype(x.dtype)
 
 
-class SelfAttention(nn.Module):
-    """Causal multi-head self-attention; with `decode=True` it keeps a KV cache in 'cache'."""
+@dataclasses.dataclass(frozen=True)
+class BlockConfig:
+    """What every attention, MLP and block of one transformer shares (the GPT and the encoder-decoder)."""
 
-    num_heads: int
+    num_heads: int = 6
+    mlp_ratio: int = 4
     use_bias: bool = True
     dropout_rate: float = 0.0
-    residual_init_std: float = INIT_STD
+    residual_init_std: float = INIT_STD  # Init of the projections that write into the residual stream.
     dtype: Dtype = "float32"
     attention_impl: str | None = "jaxai"
-    decode: bool = False
+    decode: bool = False  # Causal self-attention keeps a KV cache in 'cache' (GPT generation).
+
+
+class Attention(nn.Module):
+    """Multi-head attention of x over itself, or over `context` (cross-attention).
+
+    `causal=True`: each position sees itself and the past (with `config.decode`, through a KV cache);
+    `mask` [B, 1, T or 1, S] (True = may attend) hides padded keys. Without a mask, causal attention
+    runs `config.attention_impl`; with one, `masked_attention`, which records its weights in
+    'intermediates' when that collection is mutable.
+    """
+
+    config: BlockConfig
+    causal: bool = True
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, *, train: bool, context: jax.Array | None = None, mask: jax.Array | None = None
+    ) -> jax.Array:
+        config = self.config
         embed_dim = x.shape[-1]
-        if embed_dim % self.num_heads:
-            raise ConfigError(f"embed_dim={embed_dim} must be divisible by num_heads={self.num_heads}.")
-        head_dim = embed_dim // self.num_heads
-        batch, length = x.shape[:2]
+        if embed_dim % config.num_heads:
+            raise ConfigError(f"embed_dim={embed_dim} must be divisible by num_heads={config.num_heads}.")
+        head_dim = embed_dim // config.num_heads
         heads_axes = ("batch", "length", "heads", "kv")
 
-        def project_in(name: str) -> jax.Array:  # [B, T, E] -> [B, T, N, H]
+        def project_in(name: str, inputs: jax.Array) -> jax.Array:  # [B, T, E] -> [B, T, N, H]
             # A 2-D kernel whose output axis is N heads of H contiguous features (not DenseGeneral's
             # 3-D kernel, whose flattened init trips Flax's logical constraints under jax.set_mesh).
-            projected = _dense(embed_dim, self.use_bias, self.dtype, INIT_STD, ("embed", "heads"), name)(x)
-            projected = projected.reshape(batch, length, self.num_heads, head_dim)  # [B, T, N, H]
+            projected = _dense(embed_dim, config.use_bias, config.dtype, INIT_STD, ("embed", "heads"), name)(inputs)
+            projected = projected.reshape(*inputs.shape[:2], config.num_heads, head_dim)  # [B, T, N, H]
             return nn.with_logical_constraint(projected, heads_axes)
 
-        query, key, value = project_in("query"), project_in("key"), project_in("value")
-        if self.decode and self.has_variable("cache", "cached_key"):
-            key, value, mask = self._extend_cache(key, value)  # [B, S, N, H] over the whole cache
-            out = jax.nn.dot_product_attention(query, key, value, mask=mask, implementation="xla")
-        else:  # Training, scoring, and cache creation (whose shapes the init call sets).
-            if self.decode:
+        source = x if context is None else context
+        query, key, value = project_in("query", x), project_in("key", source), project_in("value", source)
+        decode = config.decode and self.causal and context is None
+        if decode and self.has_variable("cache", "cached_key"):
+            key, value, cache_mask = self._extend_cache(key, value)  # [B, S, N, H] over the whole cache
+            out = jax.nn.dot_product_attention(query, key, value, mask=cache_mask, implementation="xla")
+        elif mask is not None:
+            out, probabilities = masked_attention(query, key, value, mask, self.causal)
+            self.sow("intermediates", "attention_weights", probabilities)  # Kept only when asked for (tests, plots).
+        elif self.causal:  # Training, scoring, and cache creation (whose shapes the init call sets).
+            if decode:
                 self._extend_cache(key, value)
-            out = dot_product_attention(query, key, value, self.attention_impl)
-        out = nn.with_logical_constraint(out, heads_axes).reshape(batch, length, embed_dim)  # [B, T, N*H]
+            out = dot_product_attention(query, key, value, config.attention_impl)
+        else:
+            out, _ = masked_attention(query, key, value, jnp.ones((1, 1, 1, 1), bool))
+        out = nn.with_logical_constraint(out, heads_axes).reshape(*x.shape[:2], embed_dim)  # [B, T, N*H]
 
-        out = _dense(embed_dim, self.use_bias, self.dtype, self.residual_init_std, ("heads", "embed"), "out")(out)
-        return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
+        out = _dense(embed_dim, config.use_bias, config.dtype, config.residual_init_std, ("heads", "embed"), "out")(out)
+        return nn.Dropout(config.dropout_rate, deterministic=not train)(out)
 
     def _extend_cache(self, key: jax.Array, value: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Writes `key`/`value` [B, T, N, H] at `cache_index`; returns the cache and the causal mask."""
@@ -127,46 +153,48 @@ class SelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Position-wise Dense -> GELU -> Dense, widening by `mlp_ratio`."""
+    """Position-wise Dense -> GELU -> Dense, widening by `config.mlp_ratio`."""
 
-    mlp_ratio: int = 4
-    use_bias: bool = True
-    dropout_rate: float = 0.0
-    residual_init_std: float = INIT_STD
-    dtype: Dtype = "float32"
+    config: BlockConfig
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        embed_dim = x.shape[-1]
-        hidden = _dense(self.mlp_ratio * embed_dim, self.use_bias, self.dtype, INIT_STD, ("embed", "mlp"), "up")(x)
+        config, embed_dim = self.config, x.shape[-1]
+        hidden = _dense(config.mlp_ratio * embed_dim, config.use_bias, config.dtype, INIT_STD, ("embed", "mlp"), "up")(x)
         hidden = nn.with_logical_constraint(_gelu(hidden), ("batch", "length", "mlp"))
-        out = _dense(embed_dim, self.use_bias, self.dtype, self.residual_init_std, ("mlp", "embed"), "down")(hidden)
-        return nn.Dropout(self.dropout_rate, deterministic=not train)(out)
+        out = _dense(embed_dim, config.use_bias, config.dtype, config.residual_init_std, ("mlp", "embed"), "down")(hidden)
+        return nn.Dropout(config.dropout_rate, deterministic=not train)(out)
 
 
-class DecoderBlock(nn.Module):
-    """Pre-LayerNorm block: x + SelfAttention(LN(x)), then x + MLP(LN(x))."""
+class Block(nn.Module):
+    """Pre-LayerNorm block: x + Attention(LN(x)) [+ x + CrossAttention(LN(x), memory)], then x + MLP(LN(x)).
 
-    num_heads: int
-    mlp_ratio: int = 4
-    use_bias: bool = True
-    dropout_rate: float = 0.0
-    residual_init_std: float = INIT_STD
-    dtype: Dtype = "float32"
-    attention_impl: str | None = "jaxai"
-    decode: bool = False
+    The GPT's blocks are causal with no cross-attention; an encoder's are not causal and take the
+    source padding `mask`; a decoder's are causal and attend over the encoder's `memory`.
+    """
+
+    config: BlockConfig
+    causal: bool = True
+    cross_attention: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        x = x + SelfAttention(
-            self.num_heads, self.use_bias, self.dropout_rate, self.residual_init_std,
-            self.dtype, self.attention_impl, self.decode, name="attention",
-        )(_layer_norm(self.use_bias, self.dtype, "attention_norm")(x), train=train)
-        x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
-        x = x + MLP(
-            self.mlp_ratio, self.use_bias, self.dropout_rate, self.residual_init_std, self.dtype, name="mlp"
-        )(_layer_norm(self.use_bias, self.dtype, "mlp_norm")(x), train=train)
-        return nn.with_logical_constraint(x, ("batch", "length", "embed"))
+    def __call__(
+        self, x: jax.Array, *, train: bool, mask: jax.Array | None = None,
+        memory: jax.Array | None = None, memory_mask: jax.Array | None = None,
+    ) -> jax.Array:
+        config, axes = self.config, ("batch", "length", "embed")
+        x = x + Attention(config, self.causal, name="attention")(
+            _layer_norm(config.use_bias, config.dtype, "attention_norm")(x), train=train, mask=mask
+        )
+        x = nn.with_logical_constraint(x, axes)
+        if self.cross_attention:
+            x = x + Attention(config, causal=False, name="cross_attention")(
+                _layer_norm(config.use_bias, config.dtype, "cross_attention_norm")(x), train=train,
+                context=memory, mask=memory_mask,
+            )
+            x = nn.with_logical_constraint(x, axes)
+        x = x + MLP(config, name="mlp")(_layer_norm(config.use_bias, config.dtype, "mlp_norm")(x), train=train)
+        return nn.with_logical_constraint(x, axes)
 
 
 class GPT(nn.Module):
@@ -215,12 +243,12 @@ class GPT(nn.Module):
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
 
-        residual_init_std = INIT_STD / math.sqrt(2 * self.num_layers)
+        block_config = BlockConfig(
+            self.num_heads, self.mlp_ratio, self.use_bias, self.dropout_rate,
+            INIT_STD / math.sqrt(2 * self.num_layers), self.dtype, self.attention_impl, self.decode,
+        )
         for layer in range(self.num_layers):
-            x = DecoderBlock(
-                self.num_heads, self.mlp_ratio, self.use_bias, self.dropout_rate, residual_init_std,
-                self.dtype, self.attention_impl, self.decode, name=f"block_{layer}",
-            )(x, train=train)
+            x = Block(block_config, name=f"block_{layer}")(x, train=train)
         x = _layer_norm(self.use_bias, self.dtype, "final_norm")(x)
         logits = token_embed.attend(x)  # [B, T, V]: tied with the input embedding
         logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
