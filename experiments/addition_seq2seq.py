@@ -30,9 +30,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.optimizer.grad_clip_norm = 1.0
     config.optimizer.schedule.name = "cosine"
     config.optimizer.schedule.warmup_steps = 200
-    config.train.num_steps = 2000
+    config.train.num_steps = 1000
     config.train.log_every = 100
-    config.train.eval_every = 500
+    config.train.eval_every = 250
     config.train.checkpoint_every = 1000
     if variant == "smoke":
         config.data.num_train_examples = 512

