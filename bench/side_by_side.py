@@ -1,7 +1,7 @@
 """Side-by-side benchmark: jaxai and its PyTorch peer, same model and recipe, same machine, one run.
 
     pip install -e '.[peers]'                    # PyTorch 2.13 CPU, for the peer scripts only
-    python bench/side_by_side.py --model all     # or cnn / gpt / vae / dcgan / resnet18
+    python bench/side_by_side.py --model all     # or cnn / gpt / vae / dcgan / resnet18 / lstm
 
 Every training runs alone, one after another, never two at once. Each model prints one JSON line
 holding every run's figures and the ratios issue #10 targets:
@@ -34,6 +34,15 @@ resnet18 issue "Vision": ResNet-18 with the CIFAR stem (11,173,962 parameters bo
      does not apply); images_per_s_ratio = best jaxai / best PyTorch (and medians). A step takes
      ~7-16 s on the shared 2-core VM, one step per ~2 s window: give --gen_seconds 30 or more for
      several windows per reading.
+lstm issue #17: char-rnn's 2x512 LSTM step (batch 50, 50 characters, Adam 2e-3, clipping 5). jaxai:
+     `bench/lm.py --config experiments/shakespeare_char_lstm.py` (the real `jaxai train` on Tiny
+     Shakespeare, logged every 5 steps, the first window with compilation dropped) for --lstm_steps
+     steps, as the experiment has it (float32) and with bf16 matmuls (`--config.model.dtype=bfloat16`),
+     alternating with `bench/peers/torch_char_rnn.py` (PyTorch eager nn.LSTM, float32) for
+     --gen_seconds, --gen_repeats rounds. Each run's reading is its median window;
+     ms_per_iter_ratio = best jaxai reading / best PyTorch reading (the target is <= 0.8), the
+     *_median ratios the medians' ratio, *_bf16 the same for the bf16 runs; ms_per_iter_best_window
+     holds each run's fastest window.
 
 Throughput on this shared VM moves by 10-40% between minutes, so after the runs above
 `--speed_repeats` (default 2) short pairs alternate jaxai and PyTorch (the CNN for one epoch, the
@@ -244,6 +253,52 @@ def side_by_side_resnet18(args) -> dict:
     }
 
 
+LSTM_CONFIG = "experiments/shakespeare_char_lstm.py"
+LSTM_VARIANTS = {"jaxai": [], "jaxai_bf16": ["--config.model.dtype=bfloat16"]}  # Overrides of each jaxai run.
+
+
+def best_window_ms(records: list[dict]) -> float:
+    """The fastest logged train window's ms per step, the first (compiling) window left out."""
+    train = [r for r in records if r["split"] == "train"]
+    return round(1000 / max(r["steps_per_s"] for r in (train[1:] or train)), 2)
+
+
+def side_by_side_lstm(args) -> dict:
+    """ms/iter of char-rnn's LSTM step: jaxai (float32, bf16 matmuls) alternating with PyTorch eager, --gen_repeats rounds."""
+    steps = args.lstm_steps
+    overrides = [f"--config.train.num_steps={steps}", "--config.train.log_every=5", f"--config.train.eval_every={steps}",
+                 f"--config.train.checkpoint_every={steps}", "--config.train.eval_batches=1",
+                 "--config.optimizer.schedule.warmup_steps=10"]
+    readings = {name: [] for name in (*LSTM_VARIANTS, "torch")}
+    best_windows = {name: [] for name in readings}
+    loads = {name: [] for name in readings}
+    jaxai_run = None
+    for _ in range(args.gen_repeats):
+        for name, extra in LSTM_VARIANTS.items():
+            jaxai_run, records, _ = run_jaxai(lm_bench, LSTM_CONFIG, overrides + extra)
+            readings[name].append(jaxai_run["ms_per_step"])
+            best_windows[name].append(best_window_ms(records))
+            loads[name].append(jaxai_run["load_before"])
+        torch_run = run_peer("torch_char_rnn.py", ["--seconds", str(args.gen_seconds)])
+        readings["torch"].append(torch_run["ms_per_iter"])
+        best_windows["torch"].append(torch_run["ms_per_iter_best"])
+        loads["torch"].append(torch_run["load_before"])
+    result = {"side_by_side": "char_rnn_lstm", "ms_per_iter": readings, "ms_per_iter_best_window": best_windows}
+    for name in LSTM_VARIANTS:
+        suffix = name.removeprefix("jaxai")
+        result[f"ms_per_iter_ratio{suffix}"] = ratio(min(readings[name]), min(readings["torch"]))
+        result[f"ms_per_iter_ratio{suffix}_median"] = ratio(statistics.median(readings[name]), statistics.median(readings["torch"]))
+        result[f"ms_per_iter_ratio{suffix}_best_window"] = ratio(min(best_windows[name]), min(best_windows["torch"]))
+    return {
+        **result,
+        "load_before": loads,
+        "num_parameters": {"jaxai": jaxai_run["num_parameters"], "torch": torch_run["num_parameters"]},
+        "jaxai_allocator": jaxai_run["allocator"],
+        "jaxai_steps": steps,
+        "torch_seconds": args.gen_seconds,
+    }
+
+
 def side_by_side_generative(args, family: str) -> dict:
     """Training images/s of jaxai and its PyTorch peer, alternating, --gen_repeats pairs."""
     config, quick_eval, peer = GENERATIVE[family]
@@ -270,7 +325,7 @@ def side_by_side_generative(args, family: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("cnn", "gpt", "vae", "dcgan", "resnet18", "all"), default="all")
+    parser.add_argument("--model", choices=("cnn", "gpt", "vae", "dcgan", "resnet18", "lstm", "all"), default="all")
     parser.add_argument("--torch_epochs", type=int, default=6, help="Epochs of the PyTorch CNN (Keras recipe).")
     parser.add_argument("--cnn_epochs", type=int, default=0, help="Epochs of both jaxai CNN runs (0: the experiment's).")
     parser.add_argument("--speed_repeats", type=int, default=2,
@@ -278,8 +333,9 @@ def main() -> None:
     parser.add_argument("--gpt_iters", type=int, default=0, help="Iterations of every GPT run (0: 2,000, the recipe's).")
     parser.add_argument("--gen_steps", type=int, default=600, help="vae/dcgan: training steps of each jaxai run.")
     parser.add_argument("--gen_seconds", type=int, default=20,
-                        help="vae/dcgan: training seconds of each PyTorch run; resnet18: of each run, both sides.")
-    parser.add_argument("--gen_repeats", type=int, default=3, help="vae/dcgan/resnet18: alternating jaxai/PyTorch pairs.")
+                        help="vae/dcgan/lstm: training seconds of each PyTorch run; resnet18: of each run, both sides.")
+    parser.add_argument("--gen_repeats", type=int, default=3, help="vae/dcgan/resnet18/lstm: alternating jaxai/PyTorch rounds.")
+    parser.add_argument("--lstm_steps", type=int, default=40, help="lstm: training steps of each jaxai run.")
     args = parser.parse_args()
     if importlib.util.find_spec("torch") is None:
         sys.exit("bench/side_by_side.py runs PyTorch peers: install them with `pip install -e '.[peers]'` "
@@ -295,6 +351,8 @@ def main() -> None:
             print(json.dumps({**side_by_side_generative(args, family), **context}), flush=True)
     if args.model in ("resnet18", "all"):
         print(json.dumps({**side_by_side_resnet18(args), **context}), flush=True)
+    if args.model in ("lstm", "all"):
+        print(json.dumps({**side_by_side_lstm(args), **context}), flush=True)
 
 
 if __name__ == "__main__":
