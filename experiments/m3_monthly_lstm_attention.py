@@ -12,8 +12,10 @@ each scaled by its input's mean; log-ratio features -> Dense 32 -> LSTM 64 -> 18
 attending over the LSTM states (4 heads) -> MLP 128 -> log-ratio to the last input; loss sMAPE/100 +
 MASE on the scaled window (sMAPE alone 14.06 / 0.944, MASE alone 14.10 / 0.936, one seed each);
 Adam 3e-3, 100 warm-up steps, cosine to 0, batch 128, 2,000 steps (63,553 parameters).
-Measured (2-core CPU shared with other jobs): see bench/forecast.py's line in the report; one seed
-gave 14.03 / 0.935: better than Naive2 (OWA 0.869), short of Theta, most of all on MASE.
+Inputs and forecasts are deseasonalised by Naive2's multiplicative seasonal factors, fitted on the
+history before each window's cut (the test window: the whole history); windows see 54, 45 or 36 months.
+Measured (2-core CPU shared with other jobs), 3 seeds: 13.59 / 0.882 (OWA 0.830): beats Theta on sMAPE,
+short of it on MASE (before deseasonalising: 14.08 / 0.937).
 `:yearly`, `:quarterly` and `:other` are the other M3 frequencies (input 3 horizons), `:smoke` a
 seconds-long run on the 174 'other' series, for tests.
 """
@@ -35,6 +37,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.model.embed_dim = 32
     config.model.mlp_dim = 128
     config.task.loss = "smape_mase"
+    config.task.deseasonalize = True  # Naive2's seasonal factors, fitted before each cut: 13.61 / 0.891 vs 14.03 / 0.935 (one seed).
+    # Each training window sees 54, 45 or 36 months; eval averages the three: 13.56 / 0.881 (one seed; the
+    # averaging itself adds nothing: the same model on 54 months alone also gives 13.56 / 0.881).
+    config.task.ensemble_input_lengths = (54, 45, 36)
     config.optimizer.name = "adam"
     config.optimizer.learning_rate = 3e-3
     config.optimizer.grad_clip_norm = 1.0
@@ -48,10 +54,12 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         config.data.frequency = variant
         horizon = {"yearly": 6, "quarterly": 8, "other": 8}[variant]
         config.data.input_length = 3 * horizon
+        config.task.ensemble_input_lengths = ()
         config.data.eval_batch_size = {"yearly": 648, "quarterly": 760, "other": 176}[variant]
     elif variant == "smoke":
         config.data.frequency = "other"
         config.data.input_length = 16
+        config.task.ensemble_input_lengths = ()
         config.data.batch_size = 32
         config.data.eval_batch_size = 176
         config.model.hidden_size = 16

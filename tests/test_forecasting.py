@@ -40,7 +40,7 @@ def test_windows_never_let_test_values_into_inputs_or_scaling():
     leaked = np.full((5, 6), 1e6, np.float32)
     make = lambda truth: series_lib.final_windows(series_lib.SeriesSet([str(i) for i in range(5)], histories, truth, 4), 12)
     clean, dirty = make(tests), make(leaked)
-    for key in ("inputs", "input_mask", "scale", "mase_scale", "history"):
+    for key in ("inputs", "input_mask", "scale", "mase_scale", "input_season", "target_season", "history"):
         np.testing.assert_array_equal(clean[key], dirty[key], err_msg=key)
     np.testing.assert_allclose(clean["inputs"][0] * clean["scale"][0], histories[0][-12:], rtol=1e-5)
     # Training windows: nothing at or after the cut reaches the inputs, the scale or MASE's scale.
@@ -51,7 +51,7 @@ def test_windows_never_let_test_values_into_inputs_or_scaling():
     for row, cut in zip(series, cuts):
         changed[row, aligned.shape[1] - lengths[row] + cut:] = 1e6
     after = series_lib.windows(changed, lengths, series, cuts, 12, 6, 4)
-    for key in ("inputs", "input_mask", "scale", "mase_scale"):
+    for key in ("inputs", "input_mask", "scale", "mase_scale", "input_season", "target_season"):
         np.testing.assert_array_equal(before[key], after[key], err_msg=key)
     assert before["input_mask"][0].sum() == 3 and before["target_mask"][3].sum() == 0  # Short start; end of history.
     np.testing.assert_allclose(before["mase_scale"] * before["scale"],
@@ -62,6 +62,24 @@ def test_windows_never_let_test_values_into_inputs_or_scaling():
     # Sampled training cuts keep a whole target inside the history.
     series, cuts = series_lib.training_cuts(lengths, 6, np.random.default_rng(0), 1000)
     assert np.all(cuts >= 1) and np.all(cuts + 6 <= lengths[series])
+
+
+def test_seasonal_factors_are_naive2s_indices_of_the_history_before_each_cut():
+    histories = seasonal_series(6, 40) + [np.linspace(10.0, 50.0, 40), np.full(40, 7.0)]  # + a trend and a flat series.
+    aligned, lengths = series_lib.right_aligned(histories), np.array([len(x) for x in histories])
+    series, cuts = np.arange(8), np.array([8, 12, 20, 27, 33, 40, 30, 30])  # Cuts below 3 periods are never seasonal.
+    windows = series_lib.windows(aligned, lengths, series, cuts, 12, 6, 4)
+    factors = np.concatenate([windows["input_season"], windows["target_season"]], axis=1)  # [B, 18]
+    for row, (s, cut) in enumerate(zip(series, cuts)):
+        position = cut + np.arange(-12, 6)
+        expected = np.ones(18)
+        with np.errstate(invalid="ignore"):  # The flat series' autocorrelation is 0 / 0: not seasonal.
+            seasonal = fm.is_seasonal(histories[s][:cut], 4)
+        if seasonal:
+            expected = np.where(position >= 0, fm.seasonal_indices(histories[s][:cut], 4)[position % 4], 1.0)
+        np.testing.assert_allclose(factors[row], expected, rtol=1e-5, err_msg=f"series {s}, cut {cut}")
+    assert np.all(factors[:2] == 1) and np.any(factors[2:6] != 1) and np.all(factors[6:] == 1)
+    assert np.all(series_lib.windows(aligned, lengths, series, cuts, 12, 6, 1)["input_season"] == 1)  # Period 1.
 
 
 def test_smape_and_mase_equal_hand_computed_values():
@@ -112,14 +130,17 @@ def test_an_unknown_m3_frequency_lists_the_valid_ones():
 def test_tiny_csv_run_lowers_the_loss_and_reports_finite_metrics(tmp_path):
     path = tmp_path / "series.csv"
     write_csv(path, seasonal_series(24, 40, seed=1))
-    config = load_config(SMOKE, ["train.progress_bar=False", "data.name=csv_series", f"data.path={path}",
-                                 "data.frequency=quarterly", "data.input_length=16", "data.batch_size=16",
-                                 "data.eval_batch_size=24", "train.num_steps=60", "train.log_every=10",
-                                 "train.eval_every=60", "train.checkpoint_every=60", "optimizer.learning_rate=3e-3"])
-    metrics = train(config, str(tmp_path / "run"))
+    overrides = ["train.progress_bar=False", "data.name=csv_series", f"data.path={path}", "data.frequency=quarterly",
+                 "data.input_length=16", "data.batch_size=16", "data.eval_batch_size=24", "train.num_steps=60",
+                 "train.log_every=10", "train.eval_every=60", "train.checkpoint_every=60", "optimizer.learning_rate=3e-3"]
+    metrics = train(load_config(SMOKE, [*overrides, "task.deseasonalize=False"]), str(tmp_path / "run"))
     losses = [record["loss"] for record in read_metrics(str(tmp_path / "run"), "train")]
     assert losses[-1] < 0.7 * losses[0], losses
     assert metrics["num_series"] == 24
     for key in ("smape", "mase", "owa", "naive2_smape", "naive2_mase", "coverage_0.1", "coverage_0.9"):
         assert math.isfinite(metrics[key]), (key, metrics)
     assert os.path.exists(tmp_path / "run" / "images" / "eval_forecasts_00000060.png")
+    # Deseasonalised (and trained and averaged over two input lengths), the seasonal series are far easier.
+    seasonal = train(load_config(SMOKE, [*overrides, "task.deseasonalize=True", "task.ensemble_input_lengths=(16, 12)"]),
+                     str(tmp_path / "seasonal"))
+    assert seasonal["smape"] < metrics["smape"] and seasonal["mase"] < metrics["mase"], (seasonal, metrics)

@@ -7,6 +7,8 @@ when the history is shorter) and the next `horizon` values as the target, the cu
 (seed, step) from the last `WINDOW_HORIZONS` horizons of a history. Each window is scaled by the mean
 of its observed input values, so no value after the cut point (and never a test value) reaches a
 scaling statistic or an input. The test windows are the last `input_length` values of each history.
+Each window also carries multiplicative seasonal factors for its input and target steps, fitted on the
+history before its cut (for a test window: the whole history), for the task's `deseasonalize`.
 
 CSV format (`data.name='csv_series'`, `data.path`): a header row naming the columns `id` and `value`,
 then one row per observation, each series' rows in time order (series may interleave), e.g.
@@ -32,6 +34,7 @@ import numpy as np
 from jaxai.data.dataset import Dataset
 from jaxai.data.pipeline import Arrays, generated_batches, padded_batches, process_slice
 from jaxai.errors import DatasetError
+from jaxai.tasks.forecast_metrics import SEASONALITY_CRITICAL_VALUE
 
 # frequency -> (seasonal period, M3's horizon). The M3 competition's four frequencies; CSVs may use all.
 FREQUENCIES = {"yearly": (1, 6), "quarterly": (4, 8), "monthly": (12, 18), "other": (1, 8),
@@ -147,10 +150,53 @@ def windows(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: 
     observed, mask = values[:, :input_length], valid[:, :input_length].astype(np.float32)
     scale = np.sum(np.abs(observed), axis=1) / np.maximum(np.sum(mask, axis=1), 1.0)  # [B]
     scale = np.where(scale > SCALE_FLOOR, scale, 1.0).astype(np.float32)
+    season = seasonal_factors(aligned, lengths, series, cuts, position, period)  # [B, L + H]
     return {"inputs": (observed / scale[:, None]).astype(np.float32), "input_mask": mask, "scale": scale,
             "mase_scale": (seasonal_mae(aligned, lengths, series, cuts, period) / scale).astype(np.float32),
             "targets": (values[:, input_length:] / scale[:, None]).astype(np.float32),
-            "target_mask": valid[:, input_length:].astype(np.float32)}
+            "target_mask": valid[:, input_length:].astype(np.float32),
+            "input_season": season[:, :input_length], "target_season": season[:, input_length:]}
+
+
+def seasonal_factors(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray,
+                     position: np.ndarray, period: int) -> np.ndarray:
+    """Multiplicative seasonal factors [B, P] at history positions `position` [B, P], fitted before each cut.
+
+    Per window, as forecast_metrics' Naive2 (Theta and ES-RNN likewise): when the M4 90% test finds
+    seasonality in history[:cut], classical decomposition's indices of history[:cut]
+    (forecast_metrics.seasonal_indices, vectorised over the batch); 1 otherwise and at padded positions.
+    """
+    factors = np.ones(position.shape, np.float32)
+    if period <= 1:
+        return factors
+    count = int(cuts.max())
+    past = cuts[:, None] - count + np.arange(count)[None, :]  # [B, C]: history positions, the cut's history right-aligned.
+    valid = past >= 0
+    start = aligned.shape[1] - lengths[series]
+    x = aligned[series[:, None], np.where(valid, start[:, None] + past, 0)].astype(np.float64) * valid  # [B, C]
+    n = cuts.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # The M4 test: |acf_m| > 1.645 * sqrt((1 + 2 * sum_{k<m} acf_k^2) / n) (forecast_metrics.is_seasonal).
+        centred = (x - (np.sum(x, axis=1) / n)[:, None]) * valid
+        variance = np.sum(centred * centred, axis=1)
+        acf = np.stack([np.sum(centred[:, k:] * centred[:, :-k], axis=1) / variance for k in range(1, period + 1)], axis=1)
+        limit = SEASONALITY_CRITICAL_VALUE * np.sqrt((1 + 2 * np.sum(np.square(acf[:, :-1]), axis=1)) / n)
+        seasonal = (cuts >= 3 * period) & (np.abs(acf[:, -1]) > limit)
+        # Centred moving-average trend (2 x m for even m), then each season's mean ratio to it.
+        weights = np.r_[0.5, np.ones(period - 1), 0.5] / period if period % 2 == 0 else np.ones(period) / period
+        width, offset = len(weights), len(weights) // 2
+        trend = sum(w * x[:, i:count - width + 1 + i] for i, w in enumerate(weights))  # [B, C - W + 1]
+        inside = valid[:, :count - width + 1]  # The whole averaging window lies in the history.
+        ratios = np.where(inside, x[:, offset:offset + trend.shape[1]] / np.where(inside, trend, 1.0), 0.0)
+        phase = past[:, offset:offset + trend.shape[1]] % period
+        indices = np.stack([np.sum(ratios * (inside & (phase == s)), axis=1) / np.sum(inside & (phase == s), axis=1)
+                            for s in range(period)], axis=1)  # [B, m]
+        indices = indices / np.mean(indices, axis=1, keepdims=True)
+    seasonal &= np.all(np.isfinite(indices) & (indices > 0), axis=1)  # Zero or flat histories: no seasonality.
+    rows = np.flatnonzero(seasonal)
+    fitted = indices[rows[:, None], position[rows] % period]
+    factors[rows] = np.where(position[rows] >= 0, fitted, 1.0)
+    return factors
 
 
 def seasonal_mae(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray, period: int) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Training (jaxai.data.series windows, each scaled by its input's mean absolute value): the point
 forecast's loss on the scaled window, `task.loss` = 'smape' (the metric itself: sMAPE is scale-free)
-or 'mae'; with `model.quantiles` the pinball loss of each quantile output is added.
+or 'mae'; with `model.quantiles` the pinball loss of each quantile output is added. With
+`task.deseasonalize` the model sees inputs divided by each window's seasonal factors (from the history
+before the cut only) and its forecast is multiplied by the target steps' factors before the loss and eval.
 Eval (the 'test' split: one window per series at the end of its history, the official test values
 as truth): forecasts are unscaled and `summarize` reports the means over series of sMAPE and MASE
 (jaxai.tasks.forecast_metrics), Naive2's on the same series and OWA relative to it; with quantiles,
@@ -37,6 +39,13 @@ def default_config() -> ml_collections.ConfigDict:
     # Point-forecast loss on the scaled window: 'smape' (percent), 'mae', 'mase' (the error over the
     # history's seasonal naive MAE before the cut) or 'smape_mase' (sMAPE / 100 + MASE: both metrics at once).
     config.loss = "smape"
+    # Divide inputs by each window's seasonal factors (jaxai.data.series.seasonal_factors: the M4 test and
+    # classical decomposition on the history before the cut) and re-seasonalise the forecast before the loss.
+    # M3 monthly, one seed: 13.61 / 0.891 against 14.03 / 0.935 without (a no-op for period 1).
+    config.deseasonalize = True
+    # Input lengths (the window's latest steps, the rest masked): training draws one per window, eval averages
+    # the forecasts over all of them; () = the whole input.
+    config.ensemble_input_lengths = ()
     config.quantile_weight = 0.01  # Weight of the pinball loss (scaled units) beside the point loss, with model.quantiles.
     config.num_shown = 6  # Series (the first of the split) drawn by `visualize`.
     return config
@@ -52,6 +61,15 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     tx = optim.make_optimizer(config.optimizer, total_steps)
     loss_name, quantile_weight = t.loss, float(t.quantile_weight)
     ids = tuple(dataset_info.get("series_ids", ()))
+    deseasonalize, ensemble_lengths = bool(t.deseasonalize), tuple(int(k) for k in t.ensemble_input_lengths)
+
+    def forecast(params: Any, batch: Batch, input_mask: jax.Array) -> jax.Array:
+        """Scaled forecasts [B, h, Q]: the model on the (deseasonalised) inputs, re-seasonalised."""
+        inputs = batch["inputs"] * input_mask
+        if deseasonalize:
+            inputs = inputs / batch["input_season"]
+        outputs = model.apply({"params": params}, inputs, input_mask)
+        return outputs * batch["target_season"][..., None] if deseasonalize else outputs
 
     def init(rng: jax.Array, batch: Batch) -> TrainState:
         params, model_state = split_variables(model.init(rng, batch["inputs"], batch["input_mask"]))
@@ -59,9 +77,13 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
 
     def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
         targets, weights = batch["targets"], batch["target_mask"]  # [B, h] scaled
+        input_mask = batch["input_mask"]
+        if ensemble_lengths:
+            lengths = jax.random.choice(rng, jnp.asarray(ensemble_lengths), (input_mask.shape[0], 1))
+            input_mask = input_mask * (jnp.arange(input_mask.shape[1]) >= input_mask.shape[1] - lengths)
 
         def loss_fn(params):
-            outputs = model.apply({"params": params}, batch["inputs"], batch["input_mask"])  # [B, h, Q]
+            outputs = forecast(params, batch, input_mask)  # [B, h, Q]
             point = point_loss(outputs[..., 0], targets, weights, batch["mase_scale"], loss_name)
             pinball = pinball_loss(outputs[..., 1:], targets, weights, quantiles) if len(quantiles) else 0.0
             return point + quantile_weight * pinball, (point, pinball)
@@ -73,7 +95,12 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         return state.apply_gradients(grads, tx), metrics
 
     def eval_step(state: TrainState, batch: Batch, rng: jax.Array) -> Metrics:
-        outputs = model.apply({"params": state.params}, batch["inputs"], batch["input_mask"])  # [B, h, Q]
+        if ensemble_lengths:
+            steps = jnp.arange(batch["inputs"].shape[1])
+            outputs = jnp.mean(jnp.stack([forecast(state.params, batch, batch["input_mask"] * (steps >= steps.size - k))
+                                          for k in ensemble_lengths]), axis=0)
+        else:
+            outputs = forecast(state.params, batch, batch["input_mask"])  # [B, h, Q]
         outputs = outputs * batch["scale"][:, None, None]  # Back to the series' units.
         return {"forecast": outputs[..., 0], "quantile_forecast": outputs[..., 1:], "truth": batch["truth"],
                 "history": batch["history"], "history_length": batch["history_length"], "mask": batch["mask"],
@@ -117,6 +144,9 @@ def check_config(config: ml_collections.ConfigDict, dataset_info: dict[str, Any]
         raise ConfigError(f"task.name='forecasting' needs a series dataset ('m3' or 'csv_series'); got data.name={config.data.name!r}.")
     if t.loss not in LOSSES:
         raise ConfigError(f"task.loss={t.loss!r}; choose one of {LOSSES}.")
+    if not all(0 < k <= int(dataset_info["input_length"]) for k in t.ensemble_input_lengths):
+        raise ConfigError(f"task.ensemble_input_lengths={tuple(t.ensemble_input_lengths)} must lie in 1..data.input_length="
+                          f"{dataset_info['input_length']}.")
     if not all(0 < q < 1 for q in m.quantiles):
         raise ConfigError(f"model.quantiles={tuple(m.quantiles)} must be levels strictly between 0 and 1, e.g. (0.1, 0.9).")
     if config.train.early_stopping_metric in ("smape", "mase", "owa") and config.train.early_stopping_mode != "min":
