@@ -6,6 +6,8 @@
 Operands of up to 3 digits (training draws each operand's digit count uniformly); 10,000 held-out
 problems, uniform over all pairs below 1,000 and never seen in training, scored by greedy decoding
 from the source alone (exact match of the whole answer). bench/seq2seq.py times it.
+Held-out exact match jumps late (seed 0: 9% at step 500, 99.97% at 1,000) while the learning rate is
+still high: a cosine over 1,000 steps decays it too early and ends at 25%, so the schedule is 2,000.
 """
 
 import ml_collections
@@ -30,7 +32,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.optimizer.grad_clip_norm = 1.0
     config.optimizer.schedule.name = "cosine"
     config.optimizer.schedule.warmup_steps = 200
-    config.train.num_steps = 1000
+    config.train.num_steps = 2000
     config.train.log_every = 100
     config.train.eval_every = 250
     config.train.checkpoint_every = 1000
