@@ -144,24 +144,3 @@ def test_tiny_csv_run_lowers_the_loss_and_reports_finite_metrics(tmp_path):
     seasonal = train(load_config(SMOKE, [*overrides, "task.deseasonalize=True", "task.ensemble_input_lengths=(16, 12)"]),
                      str(tmp_path / "seasonal"))
     assert seasonal["smape"] < metrics["smape"] and seasonal["mase"] < metrics["mase"], (seasonal, metrics)
-
-
-def test_ensemble_members_are_independent_networks_in_one_program():
-    import jax
-    import jax.numpy as jnp
-
-    from jaxai.models.forecaster import LSTMForecaster
-
-    inputs = jnp.asarray(np.random.default_rng(0).uniform(0.5, 1.5, (3, 12)), jnp.float32)
-    mask = jnp.ones((3, 12), jnp.float32)
-    single = LSTMForecaster(horizon=4, hidden_size=8, embed_dim=4, mlp_dim=8, num_heads=2)
-    ensemble = single.clone(members=3)
-    params = ensemble.init(jax.random.key(0), inputs, mask)
-    outputs = ensemble.apply(params, inputs, mask)
-    assert outputs.shape == (3, 3, 4, 1) and np.all(np.isfinite(outputs))
-    assert not np.allclose(outputs[0], outputs[1])  # Each member has its own initialisation.
-    count = lambda tree: sum(leaf.size for leaf in jax.tree.leaves(tree))
-    assert count(params) == 3 * count(single.init(jax.random.key(0), inputs, mask))
-    member_1 = jax.tree.map(lambda leaf: leaf[1], params["params"]["members"])
-    alone = single.apply({"params": {"members": jax.tree.map(lambda leaf: leaf[None], member_1)}}, inputs, mask)
-    np.testing.assert_allclose(alone[0], outputs[1], rtol=1e-5, atol=1e-6)

@@ -28,8 +28,8 @@ def _dense(features: int, axes: tuple[str | None, str | None], dtype: Any, name:
                     bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[1],)))
 
 
-class ForecasterNet(nn.Module):
-    """One network: (inputs [B, L] scaled, input_mask [B, L]) -> forecasts [B, horizon, 1 + len(quantiles)], float32."""
+class LSTMForecaster(nn.Module):
+    """(inputs [B, L] scaled, input_mask [B, L]) -> forecasts [B, horizon, 1 + len(quantiles)] scaled, float32."""
 
     horizon: int = 1  # Set from the data.
     hidden_size: int = 128
@@ -62,30 +62,3 @@ class ForecasterNet(nn.Module):
         outputs = 1 + len(self.quantiles)
         log_ratio = _dense(outputs, ("mlp", None), self.dtype, "head")(y).astype(jnp.float32)  # [B, h, Q]
         return jnp.exp(log_ratio + last[:, :, None].astype(jnp.float32))  # [B, h, Q] scaled forecasts
-
-
-class LSTMForecaster(nn.Module):
-    """`members` independently initialised `ForecasterNet`s: forecasts [members, B, horizon, 1 + len(quantiles)].
-
-    An ensemble as N-BEATS and the M4 winners used: each member is trained on its own loss, and the
-    task averages their forecasts. One program runs them all (nn.vmap over the parameters).
-    """
-
-    horizon: int = 1  # Set from the data.
-    hidden_size: int = 128
-    num_layers: int = 1
-    embed_dim: int = 32
-    num_heads: int = 4
-    mlp_dim: int = 128
-    quantiles: tuple[float, ...] = ()  # Quantile levels in (0, 1) forecast beside the point forecast (pinball loss).
-    members: int = 1  # Ensemble size.
-    dtype: Any = "float32"  # Compute dtype; parameters stay float32.
-
-    @nn.compact
-    def __call__(self, inputs: jax.Array, input_mask: jax.Array) -> jax.Array:
-        net = nn.vmap(
-            ForecasterNet, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=None, out_axes=0,
-            axis_size=self.members, metadata_params={nn.PARTITION_NAME: None},
-        )
-        return net(self.horizon, self.hidden_size, self.num_layers, self.embed_dim, self.num_heads, self.mlp_dim,
-                   self.quantiles, self.dtype, name="members")(inputs, input_mask)

@@ -64,7 +64,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     deseasonalize, ensemble_lengths = bool(t.deseasonalize), tuple(int(k) for k in t.ensemble_input_lengths)
 
     def forecast(params: Any, batch: Batch, input_mask: jax.Array) -> jax.Array:
-        """Scaled forecasts [M, B, h, Q] of the M ensemble members: the model on the (deseasonalised) inputs, re-seasonalised."""
+        """Scaled forecasts [B, h, Q]: the model on the (deseasonalised) inputs, re-seasonalised."""
         inputs = batch["inputs"] * input_mask
         if deseasonalize:
             inputs = inputs / batch["input_season"]
@@ -83,9 +83,9 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             input_mask = input_mask * (jnp.arange(input_mask.shape[1]) >= input_mask.shape[1] - lengths)
 
         def loss_fn(params):
-            outputs = forecast(params, batch, input_mask)  # [M, B, h, Q]: each member on its own loss.
-            point = jnp.mean(jax.vmap(lambda o: point_loss(o[..., 0], targets, weights, batch["mase_scale"], loss_name))(outputs))
-            pinball = jnp.mean(jax.vmap(lambda o: pinball_loss(o[..., 1:], targets, weights, quantiles))(outputs)) if len(quantiles) else 0.0
+            outputs = forecast(params, batch, input_mask)  # [B, h, Q]
+            point = point_loss(outputs[..., 0], targets, weights, batch["mase_scale"], loss_name)
+            pinball = pinball_loss(outputs[..., 1:], targets, weights, quantiles) if len(quantiles) else 0.0
             return point + quantile_weight * pinball, (point, pinball)
 
         (loss, (point, pinball)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -98,9 +98,9 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         if ensemble_lengths:
             steps = jnp.arange(batch["inputs"].shape[1])
             outputs = jnp.mean(jnp.stack([forecast(state.params, batch, batch["input_mask"] * (steps >= steps.size - k))
-                                          for k in ensemble_lengths]), axis=(0, 1))
+                                          for k in ensemble_lengths]), axis=0)
         else:
-            outputs = jnp.mean(forecast(state.params, batch, batch["input_mask"]), axis=0)  # [B, h, Q]: members' mean
+            outputs = forecast(state.params, batch, batch["input_mask"])  # [B, h, Q]
         outputs = outputs * batch["scale"][:, None, None]  # Back to the series' units.
         return {"forecast": outputs[..., 0], "quantile_forecast": outputs[..., 1:], "truth": batch["truth"],
                 "history": batch["history"], "history_length": batch["history_length"], "mask": batch["mask"],
