@@ -55,7 +55,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     """The forecasting task; `dataset_info` supplies `horizon`, `input_length` and the seasonal `period`."""
     check_config(config, dataset_info)
     t = config.task
-    horizon, period, input_length = int(dataset_info["horizon"]), int(dataset_info["period"]), int(dataset_info["input_length"])
+    horizon, period = int(dataset_info["horizon"]), int(dataset_info["period"])
     model = models.build_model(config.model, horizon=horizon)
     quantiles = jnp.asarray(tuple(config.model.quantiles), jnp.float32)
     tx = optim.make_optimizer(config.optimizer, total_steps)
