@@ -14,8 +14,8 @@ MASE on the scaled window (sMAPE alone 14.06 / 0.944, MASE alone 14.10 / 0.936, 
 Adam 3e-3, 100 warm-up steps, cosine to 0, batch 128, 2,000 steps (63,553 parameters).
 Inputs and forecasts are deseasonalised by Naive2's multiplicative seasonal factors, fitted on the
 history before each window's cut (the test window: the whole history); windows see 54, 45 or 36 months.
-Measured (2-core CPU shared with other jobs), 3 seeds: 13.59 / 0.882 (OWA 0.830): beats Theta on sMAPE,
-short of it on MASE (before deseasonalising: 14.08 / 0.937).
+Measured (idle 2-core CPU, bench/RESULTS.md), 3 seeds: 13.59 / 0.882 (OWA 0.830) in a 301 s benchmark:
+beats Theta on sMAPE, short of it on MASE (before deseasonalising: 14.08 / 0.937).
 `:yearly`, `:quarterly` and `:other` are the other M3 frequencies (input 3 horizons), `:smoke` a
 seconds-long run on the 174 'other' series, for tests.
 """
