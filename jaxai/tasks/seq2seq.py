@@ -25,6 +25,8 @@ from jaxai.data import seq2seq as seq2seq_data
 from jaxai.errors import ConfigError
 from jaxai.models.decoding import BOS, PAD, DecodeFn, beam_search, greedy_decode
 from jaxai.tasks.base import Batch, Metrics, SampleOptions, Task, TrainState, split_variables
+from jaxai.tasks.classification import cross_entropy
+from jaxai.tasks.language_model import token_cross_entropy
 
 NUM_EXAMPLES_SHOWN = 8  # Decoded examples logged as text at each evaluation.
 
@@ -139,10 +141,9 @@ def shift_right(target: jax.Array) -> jax.Array:
 
 def smoothed_cross_entropy(logits: jax.Array, targets: jax.Array, smoothing: float) -> jax.Array:
     """Per-token cross-entropy [B, T] against (1 - smoothing) one-hot + smoothing uniform."""
-    labels = optax.smooth_labels(jax.nn.one_hot(targets, logits.shape[-1]), smoothing) if smoothing else None
-    if labels is None:
-        return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
-    return optax.softmax_cross_entropy(logits.astype(jnp.float32), labels)
+    if not smoothing:
+        return token_cross_entropy(logits, targets)
+    return cross_entropy(logits.astype(jnp.float32), targets, logits.shape[-1], smoothing)
 
 
 def decode_sources(model, params: Any, source: jax.Array, *, target_length: int, beam_size: int,
