@@ -67,3 +67,11 @@ def summary(records: list[dict], wall_s: float) -> dict:
         if name in steady[0]:
             result[name] = round(statistics.median(r[name] for r in steady), 4)
     return result
+
+
+def load_bench_config(config: str, overrides: list[str]):
+    """The experiment's locked config with a benchmark's `--config.KEY=VALUE` overrides, as `jaxai train` reads them."""
+    sys.path.insert(0, ROOT)
+    from jaxai.config import load_config
+
+    return load_config(os.path.join(ROOT, config), [override.removeprefix("--config.") for override in overrides])

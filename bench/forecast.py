@@ -20,10 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, run_training, summary  # noqa: E402
-
-sys.path.insert(0, ROOT)
-from jaxai.config import load_config  # noqa: E402
+from common import load_bench_config, run_training, summary  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +35,7 @@ def main() -> None:
         final = [r for r in records if r["split"] == "eval"][-1]
         runs.append({"seed": seed, **{k: round(final[k], 4) for k in ("smape", "mase", "owa")},
                      "wall_s": round(wall_s, 1), "timing": summary(records, wall_s)})
-    config = load_config(os.path.join(ROOT, args.config), [o.removeprefix("--config.") for o in overrides])
+    config = load_bench_config(args.config, overrides)
     baselines = baseline_accuracy(config.data)
     print(json.dumps(report(args.config, overrides, runs, baselines, time.perf_counter() - start)))
 

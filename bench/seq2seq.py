@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, run_training, summary  # noqa: E402
+from common import ROOT, load_bench_config, run_training, summary  # noqa: E402
 
 
 def main() -> None:
@@ -60,13 +60,12 @@ def beam_check(config_path: str, overrides: list[str], workdir: str, num: int) -
     import jax
     import numpy as np
 
-    from jaxai.config import load_config
     from jaxai.models import decoding
     from jaxai.tasks import seq2seq
     from jaxai.train.build import build_run, restore_latest
 
     os.chdir(ROOT)
-    config = load_config(config_path, [o.lstrip("-").removeprefix("config.") for o in overrides])
+    config = load_bench_config(config_path, overrides)
     run = build_run(config)
     state, _ = restore_latest(run, workdir)
     model = seq2seq.build_seq2seq_model(config, run.dataset.info)
