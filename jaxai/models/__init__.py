@@ -26,9 +26,12 @@ _REGISTRY = {
     "encoder_decoder": "jaxai.models.encoder_decoder:EncoderDecoder",
     "lstm_seq2seq": "jaxai.models.seq2seq_rnn:LSTMSeq2Seq",
     "lstm_forecaster": "jaxai.models.forecaster:LSTMForecaster",
+    "q_mlp": "jaxai.models.q_networks:QMLP",
+    "q_minatar": "jaxai.models.q_networks:MinAtarQNetwork",
+    "q_nature": "jaxai.models.q_networks:NatureQNetwork",
 }
 # Sizes that come from the data (set by the task), and linen internals: never config keys.
-_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode", "image_shape", "horizon"}
+_NOT_CONFIGURABLE = {"parent", "name", "num_classes", "vocab_size", "decode", "image_shape", "horizon", "num_actions"}
 
 
 def model_class(name: str) -> type[nn.Module]:

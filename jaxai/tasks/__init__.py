@@ -21,6 +21,7 @@ _REGISTRY = {
     "word2vec": "jaxai.tasks.word2vec",
     "vae": "jaxai.tasks.vae",
     "forecasting": "jaxai.tasks.forecasting",
+    "dqn": "jaxai.tasks.dqn",
 }
 
 __all__ = ["Task", "task_config", "task_module"]
