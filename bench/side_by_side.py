@@ -43,6 +43,13 @@ lstm issue #17: char-rnn's 2x512 LSTM step (batch 50, 50 characters, Adam 2e-3, 
      ms_per_iter_ratio = best jaxai reading / best PyTorch reading (the target is <= 0.8), the
      *_median ratios the medians' ratio, *_bf16 the same for the bf16 runs; ms_per_iter_best_window
      holds each run's fastest window.
+dqn_atari issue #18: Atari Breakout, the Nature network and CleanRL's update ratio (one update of batch 32
+     per 4 environment steps, one environment): `experiments/atari_breakout_dqn.py` (jaxai's compiled
+     driver stepping ALE through host callbacks) alternating with `bench/peers/torch_dqn_atari.py`
+     (PyTorch eager, numpy replay buffer, the same Gymnasium wrappers), --gen_repeats rounds, each
+     --atari_learning_starts steps of acting only, then --atari_learning_steps timed while learning.
+     env_steps_per_s_ratio = best jaxai / best PyTorch learning-phase environment steps per second
+     (target >= 1.5), *_median the medians'.
 
 Throughput on this shared VM moves by 10-40% between minutes, so after the runs above
 `--speed_repeats` (default 2) short pairs alternate jaxai and PyTorch (the CNN for one epoch, the
@@ -323,9 +330,54 @@ def side_by_side_generative(args, family: str) -> dict:
     }
 
 
+ATARI_CONFIG = "experiments/atari_breakout_dqn.py"
+ATARI_STEPS_PER_CALL = 500
+
+
+def learning_env_steps_per_s(records: list[dict], learning_starts: int) -> list[float]:
+    """env_steps_per_s of each logged window that lies wholly after `learning_starts` environment steps."""
+    train = [r for r in records if r["split"] == "train"]
+    return [r["env_steps_per_s"] for previous, r in zip(train, train[1:])
+            if previous["step"] * ATARI_STEPS_PER_CALL >= learning_starts]
+
+
+def side_by_side_dqn_atari(args) -> dict:
+    """Atari Breakout DQN (Nature network, one update per 4 steps): environment steps per second while
+    learning, jaxai's jitted driver with host environments alternating with the CleanRL-style PyTorch peer."""
+    starts, total = args.atari_learning_starts, args.atari_learning_starts + args.atari_learning_steps
+    calls = total // ATARI_STEPS_PER_CALL
+    overrides = [f"--config.train.num_steps={calls}", f"--config.task.steps_per_call={ATARI_STEPS_PER_CALL}",
+                 f"--config.task.learning_starts={starts}", f"--config.task.buffer_size={args.atari_buffer}",
+                 "--config.train.log_every=1", f"--config.train.eval_every={calls}", f"--config.train.checkpoint_every={calls}",
+                 "--config.task.eval_episodes=1", "--config.task.atari.max_episode_steps=200"]
+    peer_arguments = ["--total_timesteps", str(calls * ATARI_STEPS_PER_CALL), "--learning_starts", str(starts),
+                      "--buffer_size", str(args.atari_buffer), "--seed", "0"]
+    readings = {"jaxai": [], "torch": []}
+    loads = {"jaxai": [], "torch": []}
+    for _ in range(args.gen_repeats):
+        log(f"jaxai {ATARI_CONFIG} {' '.join(overrides)}")
+        loads["jaxai"].append(load_1m())
+        records, _ = run_training(ATARI_CONFIG, overrides)
+        readings["jaxai"].append(round(statistics.median(learning_env_steps_per_s(records, starts)), 1))
+        torch_run = run_peer("torch_dqn_atari.py", peer_arguments)
+        readings["torch"].append(round(torch_run["learning_steps_per_s"], 1))
+        loads["torch"].append(torch_run["load_before"])
+    return {
+        "side_by_side": "dqn_atari_breakout",
+        "learning_env_steps_per_s": readings,
+        "env_steps_per_s_ratio": ratio(max(readings["jaxai"]), max(readings["torch"])),
+        "env_steps_per_s_ratio_median": ratio(statistics.median(readings["jaxai"]), statistics.median(readings["torch"])),
+        "learning_starts": starts,
+        "learning_steps": calls * ATARI_STEPS_PER_CALL - starts,
+        "buffer_size": args.atari_buffer,
+        "torch_threads": torch_run["torch_threads"],
+        "load_before": loads,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("cnn", "gpt", "vae", "dcgan", "resnet18", "lstm", "all"), default="all")
+    parser.add_argument("--model", choices=("cnn", "gpt", "vae", "dcgan", "resnet18", "lstm", "dqn_atari", "all"), default="all")
     parser.add_argument("--torch_epochs", type=int, default=6, help="Epochs of the PyTorch CNN (Keras recipe).")
     parser.add_argument("--cnn_epochs", type=int, default=0, help="Epochs of both jaxai CNN runs (0: the experiment's).")
     parser.add_argument("--speed_repeats", type=int, default=2,
@@ -336,6 +388,9 @@ def main() -> None:
                         help="vae/dcgan/lstm: training seconds of each PyTorch run; resnet18: of each run, both sides.")
     parser.add_argument("--gen_repeats", type=int, default=3, help="vae/dcgan/resnet18/lstm: alternating jaxai/PyTorch rounds.")
     parser.add_argument("--lstm_steps", type=int, default=40, help="lstm: training steps of each jaxai run.")
+    parser.add_argument("--atari_learning_starts", type=int, default=2000, help="dqn_atari: environment steps before updates.")
+    parser.add_argument("--atari_learning_steps", type=int, default=6000, help="dqn_atari: environment steps timed while learning.")
+    parser.add_argument("--atari_buffer", type=int, default=10_000, help="dqn_atari: replay buffer size, both sides.")
     args = parser.parse_args()
     if importlib.util.find_spec("torch") is None:
         sys.exit("bench/side_by_side.py runs PyTorch peers: install them with `pip install -e '.[peers]'` "
@@ -353,6 +408,8 @@ def main() -> None:
         print(json.dumps({**side_by_side_resnet18(args), **context}), flush=True)
     if args.model in ("lstm", "all"):
         print(json.dumps({**side_by_side_lstm(args), **context}), flush=True)
+    if args.model in ("dqn_atari", "all"):
+        print(json.dumps({**side_by_side_dqn_atari(args), **context}), flush=True)
 
 
 if __name__ == "__main__":

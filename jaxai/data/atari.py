@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -120,6 +120,30 @@ def episode_returns(infos: dict, num_envs: int) -> tuple[np.ndarray, np.ndarray]
             returns = np.where(mask, np.asarray(source["episode"]["r"], np.float32), returns)
             finished |= mask
     return finished, returns
+
+
+def record_episode_gif(game: str, policy: Callable[[np.ndarray], np.ndarray], path: str, *, seed: int = 0,
+                       epsilon: float = 0.05, max_steps: int = 4500, settings: dict[str, Any] | None = None) -> str:
+    """Plays one whole game with `policy` (observations [1, 84, 84, 4] -> actions [1]; epsilon-random
+    actions so a policy stuck before serving still ends) and saves its screens as an animated GIF."""
+    from PIL import Image
+
+    envs = make_atari_envs(game, 1, seed, render=True, **(settings or {}))
+    rng = np.random.default_rng(seed)
+    observations, _ = envs.reset(seed=seed)
+    frames = [envs.envs[0].render()]
+    for _ in range(max_steps):
+        actions = policy(observations)
+        if rng.random() < epsilon:
+            actions = np.asarray([envs.single_action_space.sample()])
+        observations, _, _, _, infos = envs.step(actions)
+        frames.append(envs.envs[0].render())
+        if episode_returns(infos, 1)[0][0]:
+            break
+    envs.close()
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=50, loop=0)  # 4 frames skipped: 20 fps.
+    return path
 
 
 def _require() -> None:

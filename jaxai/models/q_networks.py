@@ -13,6 +13,15 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxai.models.precision import mixed_precision_dot_general, promote_inputs_only
+
+
+def dense(features: int, dtype: str, name: str | None = None) -> nn.Dense:
+    """A Dense layer; with dtype 'bfloat16' its matmuls take bf16 operands and accumulate in float32."""
+    if dtype == "float32":
+        return nn.Dense(features, name=name)
+    return nn.Dense(features, dtype=dtype, promote_dtype=promote_inputs_only, dot_general=mixed_precision_dot_general, name=name)
+
 
 class QHead(nn.Module):
     """Features -> Q-values: a linear layer, or linear value and advantage streams (dueling)."""
@@ -26,6 +35,41 @@ class QHead(nn.Module):
             return nn.Dense(self.num_actions)(features)
         advantages = nn.Dense(self.num_actions, name="advantage")(features)
         return nn.Dense(1, name="value")(features) + advantages - advantages.mean(-1, keepdims=True)
+
+
+def patches(images: jnp.ndarray, size: int) -> jnp.ndarray:
+    """Every size x size window of [B, H, W, C] (VALID, stride 1) -> [B, H-size+1, W-size+1, size*size*C]."""
+    height, width = images.shape[1] - size + 1, images.shape[2] - size + 1
+    return jnp.concatenate([images[:, i:i + height, j:j + width] for i in range(size) for j in range(size)], -1)
+
+
+def space_to_depth(images: jnp.ndarray, block: int) -> jnp.ndarray:
+    """[B, H, W, C] -> [B, H/block, W/block, block*block*C]: each block x block tile becomes one pixel."""
+    batch, height, width, channels = images.shape
+    tiles = images.reshape(batch, height // block, block, width // block, block, channels)
+    return tiles.transpose(0, 1, 3, 2, 4, 5).reshape(batch, height // block, width // block, block * block * channels)
+
+
+class WindowDense(nn.Module):
+    """A VALID convolution (kernel `size`, `stride` dividing it and the image) computed as one matmul.
+
+    Strided windows become stride-1 windows of a space-to-depth image, and all windows one Dense
+    layer: the same function as nn.Conv (its kernel permuted) with the same fan-in. XLA:CPU runs a
+    convolution inside a loop or a conditional (the training scan, the update's cond) 7-50x slower
+    than at top level, a matmul at full speed.
+    """
+
+    features: int
+    size: int
+    stride: int = 1
+    dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
+        if self.size % self.stride or images.shape[1] % self.stride or images.shape[2] % self.stride:
+            raise ValueError(f"stride {self.stride} must divide the kernel ({self.size}) and the image {images.shape[1:3]}.")
+        tiles = space_to_depth(images, self.stride) if self.stride > 1 else images
+        return dense(self.features, self.dtype, name="Dense_0")(patches(tiles, self.size // self.stride))
 
 
 class QMLP(nn.Module):
@@ -50,12 +94,13 @@ class MinAtarQNetwork(nn.Module):
     channels: int = 16
     hidden: int = 128
     dueling: bool = False
+    dtype: str = "float32"  # 'bfloat16': bf16 matmul operands, float32 accumulation and Q-values.
 
     @nn.compact
     def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
-        x = nn.relu(nn.Conv(self.channels, (3, 3), padding="VALID")(observations.astype(jnp.float32)))
-        x = nn.relu(nn.Dense(self.hidden)(x.reshape(x.shape[0], -1)))
-        return QHead(self.num_actions, self.dueling)(x)
+        x = nn.relu(WindowDense(self.channels, 3, dtype=self.dtype)(observations.astype(self.dtype)))
+        x = nn.relu(dense(self.hidden, self.dtype)(x.reshape(x.shape[0], -1)))
+        return QHead(self.num_actions, self.dueling)(x.astype(jnp.float32))
 
 
 class NatureQNetwork(nn.Module):
@@ -64,12 +109,13 @@ class NatureQNetwork(nn.Module):
     num_actions: int = 4
     hidden: int = 512
     dueling: bool = False
+    dtype: str = "float32"  # 'bfloat16': bf16 matmul operands, float32 accumulation and Q-values.
 
     @nn.compact
     def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
-        x = observations.astype(jnp.float32) / 255.0
-        x = nn.relu(nn.Conv(32, (8, 8), (4, 4), padding="VALID")(x))
-        x = nn.relu(nn.Conv(64, (4, 4), (2, 2), padding="VALID")(x))
-        x = nn.relu(nn.Conv(64, (3, 3), (1, 1), padding="VALID")(x))
-        x = nn.relu(nn.Dense(self.hidden)(x.reshape(x.shape[0], -1)))
-        return QHead(self.num_actions, self.dueling)(x)
+        x = (observations.astype(jnp.float32) / 255.0).astype(self.dtype)
+        x = nn.relu(WindowDense(32, 8, 4, dtype=self.dtype)(x))  # [B, 20, 20, 32]
+        x = nn.relu(WindowDense(64, 4, 2, dtype=self.dtype)(x))  # [B, 9, 9, 64]
+        x = nn.relu(WindowDense(64, 3, dtype=self.dtype)(x))  # [B, 7, 7, 64]
+        x = nn.relu(dense(self.hidden, self.dtype)(x.reshape(x.shape[0], -1)))
+        return QHead(self.num_actions, self.dueling)(x.astype(jnp.float32))

@@ -4,8 +4,10 @@ One training step of the loop runs `task.steps_per_call` iterations, each steppi
 environment once; acting, the replay buffer and the updates are all inside it (a `lax.scan`). The
 state holds `task.num_seeds` independent runs along a leading axis, each with its own online and
 target parameters, optimizer, replay buffer, environments and PRNG seed (config.seed + i), and
-every iteration is vmapped over them: ten CartPole runs train as one program. A seed's numbers
-depend on its own seed alone, so seed 3 of ten equals seed 3 trained by itself.
+every iteration is vmapped over them: ten CartPole runs train as one program. A seed's keys come
+from its own seed alone, so seed 3 of ten acts, explores and stores bit for bit what seed 3 trained
+by itself does; its parameters agree to float rounding only (XLA orders the optimizer's arithmetic
+differently for 10 seeds than for 1, ~1 ulp per update), so over a long run the two can part.
 
 Per iteration and seed: epsilon-greedy actions (epsilon linear from `epsilon_start` to
 `epsilon_end` over `exploration_fraction` of the run's environment steps), one environment step,
@@ -38,7 +40,7 @@ import optax
 
 from jaxai import models, optim, sharding
 from jaxai.data import replay
-from jaxai.data.environments import Environment, default_atari_config, make_environment
+from jaxai.data.environments import ATARI_PREFIX, default_atari_config, make_environment
 from jaxai.errors import ConfigError
 from jaxai.tasks.base import Batch, Metrics, PyTree, Task
 
@@ -190,6 +192,8 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     if env.on_host and num_seeds != 1:
         raise ConfigError(f"task.num_seeds={num_seeds}: host environments ({env.name}) train one seed per run; "
                           "set task.num_seeds=1 and launch one run per seed.")
+    if task.record_gif:
+        game_name(str(task.environment))  # Refused now, not after training.
     schedule = Schedule(config, total_steps)
     _require(schedule.learning_starts >= (int(task.n_step) + 1) * num_envs,
              f"task.learning_starts={schedule.learning_starts} must cover n_step + 1 steps of every environment")
@@ -198,7 +202,6 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     tx = optim.make_optimizer(config.optimizer, schedule.total_updates)
     update = make_update(apply, tx, task)
     rows = max(int(task.buffer_size) // num_envs, int(task.n_step) + 2)
-    over_seeds = _over_seeds(env.on_host)
     gamma, n_step, batch_size = float(task.gamma), int(task.n_step), int(task.batch_size)
     mesh = sharding.make_mesh(config.mesh)
     shard_seeds = not env.on_host and num_seeds % (mesh.shape["data"] * mesh.shape["fsdp"]) == 0
@@ -225,7 +228,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     def init(rng: jax.Array, batch: Batch) -> DQNState:
         del rng, batch  # Each run's keys come from its own seed, so a run alone equals it among others.
         seeds = int(config.seed) + jnp.arange(num_seeds, dtype=jnp.int32)
-        agents = over_seeds(init_agent)(seeds)
+        agents = jax.vmap(init_agent)(seeds)
         if shard_seeds:  # Runs are independent: each device takes its share of the seeds.
             agents = jax.tree.map(lambda leaf: nn.LogicallyPartitioned(leaf, ("batch",) + (None,) * (leaf.ndim - 1)), agents)
         return DQNState(step=jnp.zeros((), jnp.int32), agents=agents)
@@ -261,7 +264,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         first = state.step * schedule.steps_per_call
 
         def body(agents: Agent, offset: jax.Array) -> tuple[Agent, Metrics]:
-            return over_seeds(iterate, unbatched=1)(agents, first + offset)
+            return jax.vmap(iterate, in_axes=(0, None))(agents, first + offset)
 
         agents, history = jax.lax.scan(body, state.agents, jnp.arange(schedule.steps_per_call))
         returns = recent_mean(agents.recent_returns, agents.episodes)  # [seeds]
@@ -299,7 +302,9 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
 
     def eval_step(state: DQNState, batch: Batch, rng: jax.Array) -> Metrics:
         del batch, rng  # Evaluation keys come from each run's seed and the step.
-        return {"returns": over_seeds(evaluate_agent, unbatched=1)(state.agents, state.step)}
+        if env.on_host:  # JAX cannot vmap a loop that calls the host while it runs; host runs have one seed.
+            return {"returns": evaluate_agent(jax.tree.map(lambda leaf: leaf[0], state.agents), state.step)[None]}
+        return {"returns": jax.vmap(evaluate_agent, in_axes=(0, None))(state.agents, state.step)}
 
     def summarize(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
         per_seed = np.asarray(outputs["returns"], np.float64).mean(-1)
@@ -314,13 +319,16 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         return {"learning_curve": learning_curve_figure(curves, schedule.steps_per_call * num_envs, env.name)}
 
     def export(state: DQNState, workdir: str) -> None:
-        if task.record_gif:
-            from jaxai.data.atari import record_episode_gif
+        if not task.record_gif:
+            return
+        from jaxai.data.atari import record_episode_gif
 
-            params = jax.tree.map(lambda leaf: leaf[0], state.agents.learner.params)
-            path = record_episode_gif(task.environment, lambda obs: np.asarray(jnp.argmax(apply(params, obs), -1)),
-                                      os.path.join(workdir, "episode.gif"), task.atari, seed=int(config.seed))
-            print(f"Greedy episode -> {path}")
+        params = jax.tree.map(lambda leaf: leaf[0], state.agents.learner.params)
+        greedy = jax.jit(lambda observations: jnp.argmax(apply(params, observations), -1))
+        settings = {key: task.atari[key] for key in ("noop_max", "sticky_action_prob", "episodic_life", "clip_rewards")}
+        path = record_episode_gif(game_name(task.environment), lambda observations: np.asarray(greedy(observations)),
+                                  os.path.join(workdir, "episode.gif"), seed=int(config.seed), settings=settings)
+        print(f"One game of the final policy (seed {int(config.seed)}) -> {path}")
 
     return Task(
         init=init,
@@ -334,6 +342,13 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         visualize=visualize,
         export=export,
     )
+
+
+def game_name(environment: str) -> str:
+    """'atari:Breakout' -> 'Breakout'; record_gif needs an Atari environment."""
+    if not environment.startswith(ATARI_PREFIX):
+        raise ConfigError(f"task.record_gif=True records Atari games; {environment!r} is not one (set record_gif=False).")
+    return environment[len(ATARI_PREFIX):]
 
 
 def record_episodes(recent: jax.Array, episodes: jax.Array, finished: jax.Array, returns: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -370,22 +385,6 @@ def learning_curve_figure(curves: np.ndarray, env_steps_per_point: int, title: s
     axes.legend(loc="upper left")
     figure.tight_layout()
     return figure_to_array(figure)
-
-
-def _over_seeds(on_host: bool) -> Callable:
-    """fn(agent, *args) -> fn over the state's leading seed axis: vmapped, or (host environments) its one run."""
-
-    def transform(fn: Callable, unbatched: int = 0) -> Callable:
-        if not on_host:
-            return jax.vmap(fn, in_axes=(0,) + (None,) * unbatched)
-
-        def single(agents, *args):
-            output = fn(jax.tree.map(lambda leaf: leaf[0], agents), *args)
-            return jax.tree.map(lambda leaf: leaf[None], output)
-
-        return single
-
-    return transform
 
 
 def _check_config(config: ml_collections.ConfigDict, dataset_info: dict[str, Any]) -> None:
