@@ -11,30 +11,48 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from jaxai.models.precision import mixed_precision_dot_general, promote_inputs_only
+from jaxai.models.precision import mixed_precision_matmul
 
 
-def dense(features: int, dtype: str, name: str | None = None) -> nn.Dense:
-    """A Dense layer; with dtype 'bfloat16' its matmuls take bf16 operands and accumulate in float32."""
-    if dtype == "float32":
-        return nn.Dense(features, name=name)
-    return nn.Dense(features, dtype=dtype, promote_dtype=promote_inputs_only, dot_general=mixed_precision_dot_general, name=name)
+@jax.custom_vjp
+def add_bias(x: jax.Array, bias: jax.Array) -> jax.Array:
+    return x + bias
 
 
-class QHead(nn.Module):
-    """Features -> Q-values: a linear layer, or linear value and advantage streams (dueling)."""
+def _add_bias_forward(x: jax.Array, bias: jax.Array) -> tuple[jax.Array, None]:
+    return x + bias, None
 
-    num_actions: int
-    dueling: bool = False
+
+def _add_bias_backward(_: None, grad: jax.Array) -> tuple[jax.Array, jax.Array]:
+    # The bias gradient as a matmul rather than a reduction: XLA:CPU rounds a batch sum differently
+    # when the update is vmapped over 10 seeds than over 1, a matmul per seed identically. With it a
+    # seed trained among others learns bit for bit what it learns alone.
+    rows = grad.reshape(-1, grad.shape[-1])
+    return grad, jnp.ones((rows.shape[0],), grad.dtype) @ rows
+
+
+add_bias.defvjp(_add_bias_forward, _add_bias_backward)
+
+
+class Dense(nn.Module):
+    """nn.Dense (LeCun-normal kernel, zero bias) whose bias gradient is a matmul; dtype 'bfloat16' takes
+    bf16 matmul operands accumulating in float32."""
+
+    features: int
+    dtype: str = "float32"
 
     @nn.compact
-    def __call__(self, features: jnp.ndarray) -> jnp.ndarray:
-        if not self.dueling:
-            return nn.Dense(self.num_actions)(features)
-        advantages = nn.Dense(self.num_actions, name="advantage")(features)
-        return nn.Dense(1, name="value")(features) + advantages - advantages.mean(-1, keepdims=True)
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        if self.dtype == "float32":
+            y = x @ kernel
+        else:
+            y = mixed_precision_matmul(x.astype(self.dtype), kernel)
+        return add_bias(y, bias.astype(y.dtype))
 
 
 def patches(images: jnp.ndarray, size: int) -> jnp.ndarray:
@@ -69,7 +87,21 @@ class WindowDense(nn.Module):
         if self.size % self.stride or images.shape[1] % self.stride or images.shape[2] % self.stride:
             raise ValueError(f"stride {self.stride} must divide the kernel ({self.size}) and the image {images.shape[1:3]}.")
         tiles = space_to_depth(images, self.stride) if self.stride > 1 else images
-        return dense(self.features, self.dtype, name="Dense_0")(patches(tiles, self.size // self.stride))
+        return Dense(self.features, self.dtype)(patches(tiles, self.size // self.stride))
+
+
+class QHead(nn.Module):
+    """Features -> Q-values: a linear layer, or linear value and advantage streams (dueling)."""
+
+    num_actions: int
+    dueling: bool = False
+
+    @nn.compact
+    def __call__(self, features: jnp.ndarray) -> jnp.ndarray:
+        if not self.dueling:
+            return Dense(self.num_actions)(features)
+        advantages = Dense(self.num_actions, name="advantage")(features)
+        return Dense(1, name="value")(features) + advantages - advantages.mean(-1, keepdims=True)
 
 
 class QMLP(nn.Module):
@@ -83,7 +115,7 @@ class QMLP(nn.Module):
     def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
         x = observations.reshape(observations.shape[0], -1).astype(jnp.float32)
         for width in self.features:
-            x = nn.relu(nn.Dense(width)(x))
+            x = nn.relu(Dense(width)(x))
         return QHead(self.num_actions, self.dueling)(x)
 
 
@@ -99,7 +131,7 @@ class MinAtarQNetwork(nn.Module):
     @nn.compact
     def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
         x = nn.relu(WindowDense(self.channels, 3, dtype=self.dtype)(observations.astype(self.dtype)))
-        x = nn.relu(dense(self.hidden, self.dtype)(x.reshape(x.shape[0], -1)))
+        x = nn.relu(Dense(self.hidden, self.dtype)(x.reshape(x.shape[0], -1)))
         return QHead(self.num_actions, self.dueling)(x.astype(jnp.float32))
 
 
@@ -117,5 +149,5 @@ class NatureQNetwork(nn.Module):
         x = nn.relu(WindowDense(32, 8, 4, dtype=self.dtype)(x))  # [B, 20, 20, 32]
         x = nn.relu(WindowDense(64, 4, 2, dtype=self.dtype)(x))  # [B, 9, 9, 64]
         x = nn.relu(WindowDense(64, 3, dtype=self.dtype)(x))  # [B, 7, 7, 64]
-        x = nn.relu(dense(self.hidden, self.dtype)(x.reshape(x.shape[0], -1)))
+        x = nn.relu(Dense(self.hidden, self.dtype)(x.reshape(x.shape[0], -1)))
         return QHead(self.num_actions, self.dueling)(x.astype(jnp.float32))

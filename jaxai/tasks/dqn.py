@@ -5,9 +5,9 @@ environment once; acting, the replay buffer and the updates are all inside it (a
 state holds `task.num_seeds` independent runs along a leading axis, each with its own online and
 target parameters, optimizer, replay buffer, environments and PRNG seed (config.seed + i), and
 every iteration is vmapped over them: ten CartPole runs train as one program. A seed's keys come
-from its own seed alone, so seed 3 of ten acts, explores and stores bit for bit what seed 3 trained
-by itself does; its parameters agree to float rounding only (XLA orders the optimizer's arithmetic
-differently for 10 seeds than for 1, ~1 ulp per update), so over a long run the two can part.
+from its own seed alone, and the Q-networks' bias gradients are matmuls (a reduction would be
+rounded differently for 10 seeds than for 1), so seed 3 of ten is, bit for bit, seed 3 trained by
+itself.
 
 Per iteration and seed: epsilon-greedy actions (epsilon linear from `epsilon_start` to
 `epsilon_end` over `exploration_fraction` of the run's environment steps), one environment step,
