@@ -6,6 +6,8 @@
 MinAtar's network (Young & Tian 2019: Conv 16 3x3, Dense 128) and DQN recipe (Adam instead of
 RMSprop; replay 100,000, batch 32, target copied every 1,000 updates, epsilon 1 -> 0.1), with
 Double DQN and 3-step returns, 16 environments per seed and one update per 4 environment steps.
+Measured (bench/RESULTS.md, two runs): the mean evaluation return of the 3 seeds passes 15 after
+331 s and 365 s (15.9, 17.3) and ends at 16.7 and 13.8 after ~14.5 minutes.
 """
 
 import ml_collections
