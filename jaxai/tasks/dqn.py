@@ -287,7 +287,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         env_state, observation = eval_env.reset(reset_key, episodes)
 
         def running(carry):
-            return (carry[5] < env.max_episode_steps) & ~jnp.all(carry[3])
+            return (carry[5] < eval_env.max_episode_steps) & ~jnp.all(carry[3])
 
         def play(carry):
             env_state, observation, returns, finished, key, t = carry
