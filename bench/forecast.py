@@ -3,6 +3,7 @@ classical baselines on the same test split; one JSON line.
 
     python bench/forecast.py --config experiments/m3_monthly_lstm_attention.py [--seeds 0 1 2] [--config.KEY=VALUE ...]
     python bench/forecast.py --config experiments/m3_monthly_lstm_attention.py:yearly
+    python bench/forecast.py --config.data.eval_split=validation      # choose recipes here: each history's last horizon held out
 
 Prints, for jaxai, each seed's final test sMAPE, MASE and OWA and their means over seeds; for each
 baseline (naive, seasonal naive, Naive2, statsmodels' Theta) its sMAPE, MASE and OWA on the same
@@ -42,13 +43,15 @@ def main() -> None:
 
 def baseline_accuracy(data) -> dict[str, dict[str, float]]:
     """sMAPE, MASE, OWA and seconds of each baseline on the experiment's series."""
-    from jaxai.data.series import load_m3, read_csv_series
+    from jaxai.data.series import held_out_last_horizon, load_m3, read_csv_series
     from jaxai.tasks import forecast_metrics
 
     if data.name == "m3":
         series = load_m3(data.frequency, int(data.horizon))
     else:
         series = read_csv_series(data.path, data.frequency, int(data.horizon))
+    if data.eval_split == "validation":  # The same held-out horizon the runs were scored on.
+        series = held_out_last_horizon(series)
     results = {}
     for name in forecast_metrics.BASELINES:
         began = time.perf_counter()

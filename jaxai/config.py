@@ -54,6 +54,7 @@ def base_config(task: str, model: str) -> ml_collections.ConfigDict:
     config.data.frequency = "monthly"  # Forecasting (M3): yearly, quarterly, monthly or other.
     config.data.horizon = 0  # Forecasting: steps to forecast; 0 -> the dataset's horizon.
     config.data.input_length = 0  # Forecasting: history steps the model sees; 0 -> a multiple of the horizon.
+    config.data.window_horizons = 1.5  # Forecasting: training cuts come from the last this-many horizons of each history.
 
     config.train = ml_collections.ConfigDict()
     config.train.num_epochs = 1  # Passes over the training set (ignored when num_steps > 0).

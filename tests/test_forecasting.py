@@ -40,7 +40,7 @@ def test_windows_never_let_test_values_into_inputs_or_scaling():
     leaked = np.full((5, 6), 1e6, np.float32)
     make = lambda truth: series_lib.final_windows(series_lib.SeriesSet([str(i) for i in range(5)], histories, truth, 4), 12)
     clean, dirty = make(tests), make(leaked)
-    for key in ("inputs", "input_mask", "scale", "mase_scale", "input_season", "target_season", "history"):
+    for key in ("inputs", "input_mask", "scale", "mase_scale", "input_season", "target_season", "history_summary", "history"):
         np.testing.assert_array_equal(clean[key], dirty[key], err_msg=key)
     np.testing.assert_allclose(clean["inputs"][0] * clean["scale"][0], histories[0][-12:], rtol=1e-5)
     # Training windows: nothing at or after the cut reaches the inputs, the scale or MASE's scale.
@@ -51,7 +51,7 @@ def test_windows_never_let_test_values_into_inputs_or_scaling():
     for row, cut in zip(series, cuts):
         changed[row, aligned.shape[1] - lengths[row] + cut:] = 1e6
     after = series_lib.windows(changed, lengths, series, cuts, 12, 6, 4)
-    for key in ("inputs", "input_mask", "scale", "mase_scale", "input_season", "target_season"):
+    for key in ("inputs", "input_mask", "scale", "mase_scale", "input_season", "target_season", "history_summary"):
         np.testing.assert_array_equal(before[key], after[key], err_msg=key)
     assert before["input_mask"][0].sum() == 3 and before["target_mask"][3].sum() == 0  # Short start; end of history.
     np.testing.assert_allclose(before["mase_scale"] * before["scale"],
@@ -60,7 +60,7 @@ def test_windows_never_let_test_values_into_inputs_or_scaling():
     np.testing.assert_allclose(yearly["mase_scale"] * yearly["scale"],
                                [fm.mase_scale(histories[s][:c], 1) for s, c in zip(series, cuts)], rtol=1e-5)
     # Sampled training cuts keep a whole target inside the history.
-    series, cuts = series_lib.training_cuts(lengths, 6, np.random.default_rng(0), 1000)
+    series, cuts = series_lib.training_cuts(lengths, 6, np.random.default_rng(0), 1000, 1.5)
     assert np.all(cuts >= 1) and np.all(cuts + 6 <= lengths[series])
 
 
@@ -144,3 +144,42 @@ def test_tiny_csv_run_lowers_the_loss_and_reports_finite_metrics(tmp_path):
     seasonal = train(load_config(SMOKE, [*overrides, "task.deseasonalize=True", "task.ensemble_input_lengths=(16, 12)"]),
                      str(tmp_path / "seasonal"))
     assert seasonal["smape"] < metrics["smape"] and seasonal["mase"] < metrics["mase"], (seasonal, metrics)
+
+
+def test_the_validation_split_holds_out_each_historys_last_horizon_from_training(tmp_path):
+    path = tmp_path / "series.csv"
+    full = seasonal_series(6, 40, seed=2)
+    write_csv(path, full)
+    overrides = ["data.name=csv_series", f"data.path={path}", "data.frequency=quarterly", "data.input_length=12",
+                 "data.batch_size=8", "data.eval_split=validation", "data.window_horizons=100"]
+    dataset = build_dataset(load_config(SMOKE, overrides).data, seed=0)
+    (batch,) = list(dataset.eval_batches("validation"))
+    rows = np.flatnonzero(batch["mask"])
+    # History = each series without its test (last 8) and validation (8 before them) values; truth = the latter.
+    np.testing.assert_allclose(batch["truth"][rows], np.stack([x[-16:-8] for x in full]), rtol=1e-5)
+    assert np.all(batch["history_length"][rows] == 24)
+    # Training targets never reach the held-out values: every target step lies within the first 24 values.
+    held_out = np.concatenate([x[-16:] for x in full]).astype(np.float32)
+    iterator = iter(dataset.train)
+    for _ in range(20):
+        window = next(iterator)
+        values = np.concatenate([(window["inputs"] * window["scale"][:, None])[window["input_mask"] > 0],
+                                 (window["targets"] * window["scale"][:, None])[window["target_mask"] > 0]])
+        assert not np.any(np.isclose(values[:, None], held_out[None, :], rtol=1e-6)), "a held-out value reached training"
+    with pytest.raises(DatasetError, match="holds out its 'validation' split, not 'test'"):
+        list(dataset.eval_batches("test"))
+    with pytest.raises(DatasetError, match="data.eval_split='train'"):
+        build_dataset(load_config(SMOKE, [*overrides, "data.eval_split=train"]).data, seed=0)
+    with pytest.raises(DatasetError, match="data.window_horizons=0.0 must be > 0"):
+        build_dataset(load_config(SMOKE, [*overrides, "data.window_horizons=0"]).data, seed=0)
+
+
+def test_history_summary_is_the_whole_historys_trend_level_and_length_before_the_cut():
+    line = 5.0 + 2.0 * np.arange(60)  # Slope 2 per step.
+    aligned, lengths = series_lib.right_aligned([line, np.full(20, 3.0)]), np.array([60, 20])
+    windows = series_lib.windows(aligned, lengths, np.array([0, 0, 1]), np.array([40, 60, 20]), 12, 6, 1)
+    for row, cut in enumerate([40, 60]):
+        scale = np.mean(line[cut - 12:cut])  # The window's scale: its input's mean.
+        expected = [2.0 * 6 / scale, np.log(np.mean(line[:cut]) / scale), np.log(cut / 6)]
+        np.testing.assert_allclose(windows["history_summary"][row], expected, rtol=1e-5)
+    np.testing.assert_allclose(windows["history_summary"][2], [0.0, 0.0, np.log(20 / 6)], atol=1e-6)  # Flat: no trend.

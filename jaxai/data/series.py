@@ -4,9 +4,11 @@ A series set is each series' id, its history (what a model may learn from) and i
 (the next `horizon` values: M3's official split, or a CSV series' last values). One global model
 trains on windows cut from the histories: an input of `input_length` values (left-padded and masked
 when the history is shorter) and the next `horizon` values as the target, the cut point drawn per
-(seed, step) from the last `WINDOW_HORIZONS` horizons of a history. Each window is scaled by the mean
+(seed, step) from the last `data.window_horizons` horizons of a history. Each window is scaled by the mean
 of its observed input values, so no value after the cut point (and never a test value) reaches a
 scaling statistic or an input. The test windows are the last `input_length` values of each history.
+With `data.eval_split='validation'` each history's last horizon is held out instead: training sees the
+histories without it and eval forecasts it, so choices can be made without looking at the test values.
 Each window also carries multiplicative seasonal factors for its input and target steps, fitted on the
 history before its cut (for a test window: the whole history), for the task's `deseasonalize`.
 
@@ -41,8 +43,9 @@ FREQUENCIES = {"yearly": (1, 6), "quarterly": (4, 8), "monthly": (12, 18), "othe
                "weekly": (52, 13), "daily": (7, 14), "hourly": (24, 48)}
 M3_FREQUENCIES = ("yearly", "quarterly", "monthly", "other")
 DEFAULT_INPUT_HORIZONS = 2  # data.input_length = 0 -> this many horizons of input (N-BEATS used 2-7).
-WINDOW_HORIZONS = 1.5  # Training cut points come from the last this-many horizons of each history (N-BEATS' L_H).
-SCALE_FLOOR = 1e-8  # Scales below this (all-zero inputs) become 1, so flat-zero windows stay zero.
+SPLITS = ("test", "validation")
+SCALE_FLOOR = 1e-8
+TREND_CLIP, LEVEL_FLOOR = 5.0, 1e-3  # history_summary's bounds: a near-zero window scale must not blow its features up.  # Scales below this (all-zero inputs) become 1, so flat-zero windows stay zero.
 
 
 @dataclasses.dataclass
@@ -155,7 +158,8 @@ def windows(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: 
             "mase_scale": (seasonal_mae(aligned, lengths, series, cuts, period) / scale).astype(np.float32),
             "targets": (values[:, input_length:] / scale[:, None]).astype(np.float32),
             "target_mask": valid[:, input_length:].astype(np.float32),
-            "input_season": season[:, :input_length], "target_season": season[:, input_length:]}
+            "input_season": season[:, :input_length], "target_season": season[:, input_length:],
+            "history_summary": history_summary(aligned, lengths, series, cuts, scale, horizon)}
 
 
 def seasonal_factors(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray,
@@ -169,11 +173,8 @@ def seasonal_factors(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarra
     factors = np.ones(position.shape, np.float32)
     if period <= 1:
         return factors
-    count = int(cuts.max())
-    past = cuts[:, None] - count + np.arange(count)[None, :]  # [B, C]: history positions, the cut's history right-aligned.
-    valid = past >= 0
-    start = aligned.shape[1] - lengths[series]
-    x = aligned[series[:, None], np.where(valid, start[:, None] + past, 0)].astype(np.float64) * valid  # [B, C]
+    x, past, valid = history_before_cuts(aligned, lengths, series, cuts)
+    count = x.shape[1]
     n = cuts.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         # The M4 test: |acf_m| > 1.645 * sqrt((1 + 2 * sum_{k<m} acf_k^2) / n) (forecast_metrics.is_seasonal).
@@ -199,6 +200,35 @@ def seasonal_factors(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarra
     return factors
 
 
+def history_before_cuts(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray,
+                        cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each window's history before its cut, right-aligned: values [B, C] (float64, 0 where absent), positions, valid."""
+    count = int(cuts.max())
+    past = cuts[:, None] - count + np.arange(count)[None, :]  # [B, C]: history positions.
+    valid = past >= 0
+    start = aligned.shape[1] - lengths[series]
+    x = aligned[series[:, None], np.where(valid, start[:, None] + past, 0)].astype(np.float64) * valid
+    return x, past, valid
+
+
+def history_summary(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray,
+                    scale: np.ndarray, horizon: int) -> np.ndarray:
+    """[B, 3] summaries of the whole history before each cut, in the window's scaled units.
+
+    The least-squares trend's change over one horizon (Theta's drift is half of it), the log of the
+    history's mean level, and the log of its length in horizons: what a window shorter than the
+    history cannot see.
+    """
+    x, past, valid = history_before_cuts(aligned, lengths, series, cuts)
+    n = np.maximum(cuts, 1).astype(np.float64)
+    x_mean = np.sum(x, axis=1) / n
+    t_centred = (past - (np.sum(past * valid, axis=1) / n)[:, None]) * valid
+    slope = np.sum(t_centred * (x - x_mean[:, None]) * valid, axis=1) / np.maximum(np.sum(t_centred ** 2, axis=1), 1e-12)
+    trend = np.clip(slope * horizon / scale, -TREND_CLIP, TREND_CLIP)
+    level = np.log(np.maximum(x_mean / scale, LEVEL_FLOOR))
+    return np.stack([trend, level, np.log(n / horizon)], axis=1).astype(np.float32)
+
+
 def seasonal_mae(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray, period: int) -> np.ndarray:
     """MASE's scale of each history before its cut: mean |x_t - x_{t-m}| (lag 1 where cut <= m), floored."""
     result = np.empty(len(series), np.float64)
@@ -216,11 +246,12 @@ def seasonal_mae(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, c
     return np.maximum(result, SCALE_FLOOR)
 
 
-def training_cuts(lengths: np.ndarray, horizon: int, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """`count` (series, cut) pairs: series uniformly, cuts uniformly in the last WINDOW_HORIZONS horizons with a full target."""
+def training_cuts(lengths: np.ndarray, horizon: int, rng: np.random.Generator, count: int,
+                  window_horizons: float) -> tuple[np.ndarray, np.ndarray]:
+    """`count` (series, cut) pairs: series uniformly, cuts uniformly in the last `window_horizons` horizons with a full target."""
     series = rng.integers(0, len(lengths), count)
     latest = lengths[series] - horizon  # The last cut whose target lies inside the history.
-    earliest = np.maximum(1, latest - int(round(WINDOW_HORIZONS * horizon)) + 1)
+    earliest = np.maximum(1, latest - int(round(window_horizons * horizon)) + 1)
     cuts = earliest + (rng.random(count) * (latest - earliest + 1)).astype(np.int64)
     return series, cuts
 
@@ -235,26 +266,43 @@ def final_windows(series: SeriesSet, input_length: int) -> Arrays:
     return arrays
 
 
+def held_out_last_horizon(series: SeriesSet) -> SeriesSet:
+    """The validation set-up: each history without its last horizon, which becomes the values to forecast."""
+    horizon = series.horizon
+    return check_series(SeriesSet(series.ids, [x[:-horizon] for x in series.histories],
+                                  np.stack([x[-horizon:] for x in series.histories]), series.period), horizon)
+
+
 def series_dataset(series: SeriesSet, config: ml_collections.ConfigDict, seed: int, frequency: str) -> Dataset:
-    """Training windows drawn from (seed, step); eval: the 'test' split, one window per series."""
+    """Training windows drawn from (seed, step); eval: one window per series, its 'test' or 'validation' split."""
+    split = config.eval_split
+    if split not in SPLITS:
+        raise DatasetError(f"Forecasting datasets have the splits {SPLITS} ('test': the next data.horizon values; "
+                           f"'validation': each history's last horizon, held out of training), not data.eval_split={split!r}.")
+    if split == "validation":
+        series = held_out_last_horizon(series)
     horizon = series.horizon
     input_length = int(config.input_length) or DEFAULT_INPUT_HORIZONS * horizon
     lengths = np.array([len(x) for x in series.histories])
     aligned = right_aligned(series.histories)
     batch_size = int(config.batch_size)
+    window_horizons = float(config.window_horizons)
+    if window_horizons <= 0:
+        raise DatasetError(f"data.window_horizons={window_horizons} must be > 0 (training cuts come from that many "
+                           "horizons at the end of each history).")
     rows = process_slice(batch_size)
 
     def train_batch(step: int) -> Arrays:
         # Windows depend only on (seed, step): a resumed run draws exactly the batches it would have.
-        which, cuts = training_cuts(lengths, horizon, np.random.default_rng([seed, step]), batch_size)
+        which, cuts = training_cuts(lengths, horizon, np.random.default_rng([seed, step]), batch_size, window_horizons)
         return windows(aligned, lengths, which[rows], cuts[rows], input_length, horizon, series.period)
 
     test = final_windows(series, input_length)
 
-    def eval_batches(split: str, max_batches: int = 0):
-        if split != "test":
-            raise DatasetError(f"Forecasting datasets have the split 'test' (the next data.horizon values), not {split!r}; "
-                               "set data.eval_split='test'.")
+    def eval_batches(requested: str, max_batches: int = 0):
+        if requested != split:
+            raise DatasetError(f"This forecasting run holds out its {split!r} split, not {requested!r}; evaluate --split {split} "
+                               "(data.eval_split chooses between 'test' and 'validation' before training).")
         return padded_batches(test, config.eval_batch_size, max_batches)
 
     info = {"horizon": horizon, "input_length": input_length, "period": series.period, "frequency": frequency,

@@ -29,7 +29,7 @@ def _dense(features: int, axes: tuple[str | None, str | None], dtype: Any, name:
 
 
 class LSTMForecaster(nn.Module):
-    """(inputs [B, L] scaled, input_mask [B, L]) -> forecasts [B, horizon, 1 + len(quantiles)] scaled, float32."""
+    """(inputs [B, L] scaled, input_mask [B, L][, history_summary [B, S]]) -> forecasts [B, horizon, 1 + len(quantiles)] scaled."""
 
     horizon: int = 1  # Set from the data.
     hidden_size: int = 128
@@ -41,7 +41,7 @@ class LSTMForecaster(nn.Module):
     dtype: Any = "float32"  # Compute dtype; parameters stay float32.
 
     @nn.compact
-    def __call__(self, inputs: jax.Array, input_mask: jax.Array) -> jax.Array:
+    def __call__(self, inputs: jax.Array, input_mask: jax.Array, history_summary: jax.Array | None = None) -> jax.Array:
         batch, length = inputs.shape
         log_values = jnp.log(jnp.maximum(inputs, LOG_FLOOR)) * input_mask  # [B, L]
         last = log_values[:, -1:]  # [B, 1]: the latest input, which every window observes.
@@ -50,6 +50,8 @@ class LSTMForecaster(nn.Module):
         for layer in range(self.num_layers):
             carry, x = LSTM(self.hidden_size, dtype=self.dtype, name=f"lstm_{layer}")(x)  # x [B, L, H]
         state = carry[1]  # [B, H]: the last step's hidden state.
+        if history_summary is not None:  # [B, S]: what the whole history says beyond the window (series.history_summary).
+            state = jnp.concatenate([state, history_summary.astype(state.dtype)], axis=-1)
         queries = self.param("horizon_queries", nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, "embed")),
                              (self.horizon, self.hidden_size), jnp.float32)
         query = queries[None] + _dense(self.hidden_size, ("mlp", "embed"), self.dtype, "state_query")(state)[:, None]  # [B, h, H]

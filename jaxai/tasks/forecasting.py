@@ -46,6 +46,9 @@ def default_config() -> ml_collections.ConfigDict:
     # Input lengths (the window's latest steps, the rest masked): training draws one per window, eval averages
     # the forecasts over all of them; () = the whole input.
     config.ensemble_input_lengths = ()
+    # Give the model summaries of the whole history before the cut beside its window (its trend over one horizon,
+    # mean level and length: jaxai.data.series.history_summary), joined to the encoder's last state.
+    config.history_summary = False
     config.quantile_weight = 0.01  # Weight of the pinball loss (scaled units) beside the point loss, with model.quantiles.
     config.num_shown = 6  # Series (the first of the split) drawn by `visualize`.
     return config
@@ -62,17 +65,21 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     loss_name, quantile_weight = t.loss, float(t.quantile_weight)
     ids = tuple(dataset_info.get("series_ids", ()))
     deseasonalize, ensemble_lengths = bool(t.deseasonalize), tuple(int(k) for k in t.ensemble_input_lengths)
+    summary_key = "history_summary" if t.history_summary else None
+
+    def model_inputs(batch: Batch, inputs: jax.Array, input_mask: jax.Array) -> tuple[jax.Array, ...]:
+        return (inputs, input_mask, batch[summary_key]) if summary_key else (inputs, input_mask)
 
     def forecast(params: Any, batch: Batch, input_mask: jax.Array) -> jax.Array:
         """Scaled forecasts [B, h, Q]: the model on the (deseasonalised) inputs, re-seasonalised."""
         inputs = batch["inputs"] * input_mask
         if deseasonalize:
             inputs = inputs / batch["input_season"]
-        outputs = model.apply({"params": params}, inputs, input_mask)
+        outputs = model.apply({"params": params}, *model_inputs(batch, inputs, input_mask))
         return outputs * batch["target_season"][..., None] if deseasonalize else outputs
 
     def init(rng: jax.Array, batch: Batch) -> TrainState:
-        params, model_state = split_variables(model.init(rng, batch["inputs"], batch["input_mask"]))
+        params, model_state = split_variables(model.init(rng, *model_inputs(batch, batch["inputs"], batch["input_mask"])))
         return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), model_state=model_state)
 
     def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
