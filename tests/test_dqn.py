@@ -423,3 +423,14 @@ def test_a_smoke_run_reports_returns_by_seed_and_draws_the_learning_curve(whole_
 def test_jitted_and_host_drivers_make_bitwise_identical_updates(drivers):
     """Both drivers run the same vmapped program; only the environment step differs (JAX or a host callback)."""
     assert_trees_equal(drivers.host.learner, drivers.jax.learner)
+
+
+def test_seeds_are_spread_over_the_runs_data_axis_only_when_they_divide_it():
+    def seed_axis_spec(num_seeds: int, num_devices: int):
+        run = build_run(load_config(SMOKE, ["train.progress_bar=False", f"mesh.num_devices={num_devices}",
+                                            f"task.num_seeds={num_seeds}"]))
+        leaf = jax.tree.leaves(run.abstract_state.agents)[0]
+        return leaf.shape[0], leaf.sharding.spec
+
+    assert seed_axis_spec(4, 2) == (4, jax.sharding.PartitionSpec(("data", "fsdp")))
+    assert seed_axis_spec(3, 2)[1] == jax.sharding.PartitionSpec()

@@ -38,7 +38,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxai import models, optim, sharding
+from jaxai import models, optim
 from jaxai.data import replay
 from jaxai.data.environments import ATARI_PREFIX, default_atari_config, make_environment
 from jaxai.errors import ConfigError
@@ -182,6 +182,12 @@ class Schedule:
         return (done * self.num_envs >= self.learning_starts) & (done % self.iterations_per_update == 0)
 
 
+def seeds_divide_data_axes(num_seeds: int) -> bool:
+    """Whether the seeds split evenly over the data-parallel axes of the mesh the state is traced under."""
+    mesh = jax.sharding.get_abstract_mesh()  # The run's: the loop traces init under its mesh (train.build.mesh_context).
+    return not mesh.empty and num_seeds % (mesh.shape.get("data", 1) * mesh.shape.get("fsdp", 1)) == 0
+
+
 def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total_steps: int) -> Task:
     """The DQN task; its data comes from its environments (data.name='none')."""
     task = config.task
@@ -203,8 +209,6 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     update = make_update(apply, tx, task)
     rows = max(int(task.buffer_size) // num_envs, int(task.n_step) + 2)
     gamma, n_step, batch_size = float(task.gamma), int(task.n_step), int(task.batch_size)
-    mesh = sharding.make_mesh(config.mesh)
-    shard_seeds = not env.on_host and num_seeds % (mesh.shape["data"] * mesh.shape["fsdp"]) == 0
 
     def seed_key(seed: jax.Array, stream: int) -> jax.Array:
         return jax.random.fold_in(jax.random.key(seed), stream)
@@ -229,7 +233,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         del rng, batch  # Each run's keys come from its own seed, so a run alone equals it among others.
         seeds = int(config.seed) + jnp.arange(num_seeds, dtype=jnp.int32)
         agents = jax.vmap(init_agent)(seeds)
-        if shard_seeds:  # Runs are independent: each device takes its share of the seeds.
+        if not env.on_host and seeds_divide_data_axes(num_seeds):  # Independent runs: each device takes its share.
             agents = jax.tree.map(lambda leaf: nn.LogicallyPartitioned(leaf, ("batch",) + (None,) * (leaf.ndim - 1)), agents)
         return DQNState(step=jnp.zeros((), jnp.int32), agents=agents)
 
