@@ -43,9 +43,9 @@ FREQUENCIES = {"yearly": (1, 6), "quarterly": (4, 8), "monthly": (12, 18), "othe
                "weekly": (52, 13), "daily": (7, 14), "hourly": (24, 48)}
 M3_FREQUENCIES = ("yearly", "quarterly", "monthly", "other")
 DEFAULT_INPUT_HORIZONS = 2  # data.input_length = 0 -> this many horizons of input (N-BEATS used 2-7).
-SPLITS = ("test", "validation")
-SCALE_FLOOR = 1e-8
-TREND_CLIP, LEVEL_FLOOR = 5.0, 1e-3  # history_summary's bounds: a near-zero window scale must not blow its features up.  # Scales below this (all-zero inputs) become 1, so flat-zero windows stay zero.
+SPLITS = ("test", "validation")  # Eval splits: the official test values, or each history's last horizon held out.
+SCALE_FLOOR = 1e-8  # Scales below this (all-zero inputs) become 1, so flat-zero windows stay zero.
+TREND_CLIP, LEVEL_FLOOR = 5.0, 1e-3  # history_summary's bounds: a near-zero window scale must not blow its features up.
 
 
 @dataclasses.dataclass
