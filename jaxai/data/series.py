@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+from typing import NamedTuple
 
 import ml_collections
 import numpy as np
@@ -153,17 +154,17 @@ def windows(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: 
     observed, mask = values[:, :input_length], valid[:, :input_length].astype(np.float32)
     scale = np.sum(np.abs(observed), axis=1) / np.maximum(np.sum(mask, axis=1), 1.0)  # [B]
     scale = np.where(scale > SCALE_FLOOR, scale, 1.0).astype(np.float32)
-    season = seasonal_factors(aligned, lengths, series, cuts, position, period)  # [B, L + H]
+    before = history_before_cuts(aligned, lengths, series, cuts)  # Gathered once for the factors and the summary.
+    season = seasonal_factors(before, cuts, position, period)  # [B, L + H]
     return {"inputs": (observed / scale[:, None]).astype(np.float32), "input_mask": mask, "scale": scale,
             "mase_scale": (seasonal_mae(aligned, lengths, series, cuts, period) / scale).astype(np.float32),
             "targets": (values[:, input_length:] / scale[:, None]).astype(np.float32),
             "target_mask": valid[:, input_length:].astype(np.float32),
             "input_season": season[:, :input_length], "target_season": season[:, input_length:],
-            "history_summary": history_summary(aligned, lengths, series, cuts, scale, horizon)}
+            "history_summary": history_summary(before, cuts, scale, horizon)}
 
 
-def seasonal_factors(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray,
-                     position: np.ndarray, period: int) -> np.ndarray:
+def seasonal_factors(before: PastValues, cuts: np.ndarray, position: np.ndarray, period: int) -> np.ndarray:
     """Multiplicative seasonal factors [B, P] at history positions `position` [B, P], fitted before each cut.
 
     Per window, as forecast_metrics' Naive2 (Theta and ES-RNN likewise): when the M4 90% test finds
@@ -173,7 +174,7 @@ def seasonal_factors(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarra
     factors = np.ones(position.shape, np.float32)
     if period <= 1:
         return factors
-    x, past, valid = history_before_cuts(aligned, lengths, series, cuts)
+    x, past, valid = before
     count = x.shape[1]
     n = cuts.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -200,26 +201,32 @@ def seasonal_factors(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarra
     return factors
 
 
-def history_before_cuts(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray,
-                        cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each window's history before its cut, right-aligned: values [B, C] (float64, 0 where absent), positions, valid."""
+class PastValues(NamedTuple):
+    """Each window's history before its cut, right-aligned to the longest: [B, C] each."""
+
+    values: np.ndarray  # float64, 0 where the history has not started.
+    positions: np.ndarray  # History time of each column (negative before the start).
+    valid: np.ndarray  # positions >= 0.
+
+
+def history_before_cuts(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray) -> PastValues:
+    """Each window's history before its cut (see PastValues)."""
     count = int(cuts.max())
     past = cuts[:, None] - count + np.arange(count)[None, :]  # [B, C]: history positions.
     valid = past >= 0
     start = aligned.shape[1] - lengths[series]
     x = aligned[series[:, None], np.where(valid, start[:, None] + past, 0)].astype(np.float64) * valid
-    return x, past, valid
+    return PastValues(x, past, valid)
 
 
-def history_summary(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray,
-                    scale: np.ndarray, horizon: int) -> np.ndarray:
+def history_summary(before: PastValues, cuts: np.ndarray, scale: np.ndarray, horizon: int) -> np.ndarray:
     """[B, 3] summaries of the whole history before each cut, in the window's scaled units.
 
     The least-squares trend's change over one horizon (Theta's drift is half of it), the log of the
     history's mean level, and the log of its length in horizons: what a window shorter than the
     history cannot see.
     """
-    x, past, valid = history_before_cuts(aligned, lengths, series, cuts)
+    x, past, valid = before
     n = np.maximum(cuts, 1).astype(np.float64)
     x_mean = np.sum(x, axis=1) / n
     t_centred = (past - (np.sum(past * valid, axis=1) / n)[:, None]) * valid
@@ -297,13 +304,13 @@ def series_dataset(series: SeriesSet, config: ml_collections.ConfigDict, seed: i
         which, cuts = training_cuts(lengths, horizon, np.random.default_rng([seed, step]), batch_size, window_horizons)
         return windows(aligned, lengths, which[rows], cuts[rows], input_length, horizon, series.period)
 
-    test = final_windows(series, input_length)
+    held_out = final_windows(series, input_length)  # The split's one window per series.
 
     def eval_batches(requested: str, max_batches: int = 0):
         if requested != split:
             raise DatasetError(f"This forecasting run holds out its {split!r} split, not {requested!r}; evaluate --split {split} "
                                "(data.eval_split chooses between 'test' and 'validation' before training).")
-        return padded_batches(test, config.eval_batch_size, max_batches)
+        return padded_batches(held_out, config.eval_batch_size, max_batches)
 
     info = {"horizon": horizon, "input_length": input_length, "period": series.period, "frequency": frequency,
             "num_series": len(series.ids), "series_ids": tuple(series.ids)}

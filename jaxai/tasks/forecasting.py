@@ -65,10 +65,10 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     loss_name, quantile_weight = t.loss, float(t.quantile_weight)
     ids = tuple(dataset_info.get("series_ids", ()))
     deseasonalize, ensemble_lengths = bool(t.deseasonalize), tuple(int(k) for k in t.ensemble_input_lengths)
-    summary_key = "history_summary" if t.history_summary else None
+    use_history_summary = bool(t.history_summary)
 
     def model_inputs(batch: Batch, inputs: jax.Array, input_mask: jax.Array) -> tuple[jax.Array, ...]:
-        return (inputs, input_mask, batch[summary_key]) if summary_key else (inputs, input_mask)
+        return (inputs, input_mask, batch["history_summary"]) if use_history_summary else (inputs, input_mask)
 
     def forecast(params: Any, batch: Batch, input_mask: jax.Array) -> jax.Array:
         """Scaled forecasts [B, h, Q]: the model on the (deseasonalised) inputs, re-seasonalised."""
