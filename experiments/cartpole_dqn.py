@@ -25,6 +25,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     # One host device per core: the runs are independent, so each device trains half the seeds.
     config.runtime.xla_cpu_flags = "--xla_force_host_platform_device_count=2"
     config.model.features = (120, 84)
+    config.model.layer_norm = "all"
     task = config.task
     task.environment = "gymnax:CartPole-v1"
     task.num_seeds = 10

@@ -15,8 +15,9 @@ from PIL import Image
 from jaxai import sharding
 from jaxai.config import base_config, load_config
 from jaxai.data import replay
-from jaxai.data.environments import Environment, HostEnvironments, StepResult, host_environment
+from jaxai.data.environments import Environment, HostEnvironments, StepResult, host_environment, make_environment
 from jaxai.errors import ConfigError
+from jaxai.models import q_networks
 from jaxai.models.q_networks import QMLP
 from jaxai.tasks import dqn
 from jaxai.train.build import build_run, mesh_context, restore_latest
@@ -92,6 +93,71 @@ def test_td_double_dqn_and_n_step_targets_equal_hand_computed_values():
     totals, discounts = replay.n_step_return(jnp.tile(rewards, (len(cases), 1)), jnp.array(list(cases), bool), 0.5)
     np.testing.assert_allclose(totals, [v[0] for v in cases.values()])
     np.testing.assert_allclose(discounts, [v[1] for v in cases.values()])
+
+
+def test_a_window_whose_episode_the_time_limit_cut_is_not_learned():
+    cases = {  # (dones, truncations) -> cut
+        ((0, 0, 0), (0, 0, 0)): False,
+        ((0, 0, 1), (0, 0, 0)): False,  # Terminated: a target of 0 beyond it is right.
+        ((0, 1, 0), (0, 1, 0)): True,  # Cut by the time limit: the state after it still had a value.
+        ((0, 0, 1), (0, 0, 1)): True,
+        ((1, 0, 1), (0, 0, 1)): False,  # The first episode terminated; the cut belongs to the next one.
+    }
+    dones, truncations = (jnp.array([case[i] for case in cases], bool) for i in (0, 1))
+    np.testing.assert_array_equal(replay.cut_by_time_limit(dones, truncations), list(cases.values()))
+    # Sampled windows carry it as a weight: steps 2..5, 3 cut at step 3 by the time limit.
+    buffer = replay.create(8, 1, (1,), jnp.float32)
+    for step in range(6):
+        buffer = ADD(buffer, jnp.full((1, 1), 10.0 * step), jnp.zeros(1, jnp.int32), jnp.ones(1), jnp.array([step == 3]),
+                     jnp.array([step == 3]))
+    batch = SAMPLE(buffer, jax.random.key(0), 256, 2, 0.9)
+    start = np.asarray(batch.observation[:, 0]) // 10
+    np.testing.assert_array_equal(batch.weight, np.where((start == 2) | (start == 3), 0.0, 1.0))
+
+
+def test_cartpole_reports_its_time_limit_as_a_cut_and_a_fall_as_an_end(monkeypatch):
+    import gymnax
+
+    make = gymnax.make
+    monkeypatch.setattr(gymnax, "make", lambda name: (make(name)[0], make(name)[1].replace(max_steps_in_episode=5)))
+    short = make_environment("gymnax:CartPole-v1", 4)
+    state, _ = short.reset(jax.random.key(0), 4)
+    for t in range(1, 6):  # Pushing left and right in turn keeps the pole up for 5 steps.
+        result = short.step(jax.random.key(t), state, jnp.full(4, t % 2))
+        state = result.env_state
+        assert result.done.tolist() == result.truncated.tolist() == [t == 5] * 4, t
+    monkeypatch.setattr(gymnax, "make", make)
+    full = make_environment("gymnax:CartPole-v1", 4)
+    state, _ = full.reset(jax.random.key(0), 4)
+    ended = np.zeros(4, bool)
+    for t in range(60):  # Always pushing left drops the pole within a few dozen steps.
+        result = full.step(jax.random.key(t), state, jnp.zeros(4, jnp.int32))
+        state, ended = result.env_state, ended | np.asarray(result.done)
+        assert not result.truncated.any()
+    assert ended.all()
+
+
+def test_layer_norm_makes_the_q_network_blind_to_the_scale_of_its_layers():
+    observations = jax.random.normal(jax.random.key(0), (5, 4))
+    for layer_norm, blind in (("all", True), ("none", False)):
+        model = QMLP(num_actions=2, features=(16, 8), layer_norm=layer_norm)
+        params = model.init(jax.random.key(1), observations)["params"]
+        scaled = {**params, "Dense_0": jax.tree.map(lambda p: 3.0 * p, params["Dense_0"])}
+        same = np.allclose(model.apply({"params": params}, observations), model.apply({"params": scaled}, observations),
+                           rtol=1e-4, atol=1e-5)
+        assert same == blind, layer_norm
+    # Its hand-written gradient is layer norm's.
+    x, weights = jax.random.normal(jax.random.key(2), (6, 12)), jax.random.normal(jax.random.key(3), (6, 12))
+
+    def reference(x):
+        centred = x - x.mean(-1, keepdims=True)
+        return centred / jnp.sqrt(jnp.mean(centred**2, -1, keepdims=True) + 1e-6)
+
+    np.testing.assert_allclose(q_networks.normalize(x), reference(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.grad(lambda x: jnp.sum(weights * jnp.tanh(q_networks.normalize(x))))(x),
+                               jax.grad(lambda x: jnp.sum(weights * jnp.tanh(reference(x))))(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match=r"model.layer_norm='batch'; choose one of \('none', 'last', 'all'\)"):
+        QMLP(layer_norm="batch").init(jax.random.key(1), observations)
 
 
 # ---------------------------------------------------------------- 2. The replay buffer.
@@ -182,7 +248,7 @@ def test_target_parameters_move_only_at_the_configured_interval():
     batch = replay.Transitions(
         observation=jax.random.normal(keys[0], (16, 3)), action=jax.random.randint(keys[1], (16,), 0, 2),
         reward=jax.random.normal(keys[2], (16,)), discount=jnp.full((16,), 0.9),
-        next_observation=jax.random.normal(keys[3], (16, 3)),
+        next_observation=jax.random.normal(keys[3], (16, 3)), weight=jnp.ones(16),
     )
 
     def config(every, tau):
@@ -209,6 +275,16 @@ def test_target_parameters_move_only_at_the_configured_interval():
     assert_trees_equal(history[4][0].target_params, history[2][0].params)  # ... and held through 4 and 5.
     assert not np.array_equal(history[4][0].params["Dense_0"]["kernel"], history[2][0].params["Dense_0"]["kernel"])
 
+    # Transitions of weight 0 (cut by a time limit) move nothing, whatever their targets.
+    fresh = dqn.Learner(params, params, tx.init(params), jnp.zeros((), jnp.int32))
+    half = batch._replace(weight=(jnp.arange(16) < 8).astype(jnp.float32))
+    garbled = half._replace(reward=jnp.where(half.weight > 0, half.reward, 1e6))
+    kept = batch._replace(**{name: getattr(batch, name)[:8] for name in batch._fields})
+    (from_half, half_metrics), (from_garbled, garbled_metrics) = update(fresh, half), update(fresh, garbled)
+    assert_trees_equal(from_half.params, from_garbled.params)
+    assert float(half_metrics["loss"]) == float(garbled_metrics["loss"]) == pytest.approx(
+        float(update(fresh, kept)[1]["loss"]) / 2, rel=1e-5)  # Summed over the kept 8, divided by the batch's 16.
+
     soft = jax.jit(dqn.make_update(apply, tx, config(1, 0.5)))
     learner = dqn.Learner(params, params, tx.init(params), jnp.zeros((), jnp.int32))
     for _ in range(2):
@@ -228,16 +304,18 @@ CHAIN_OBSERVATIONS = np.stack([np.arange(GOAL + 1) / 10.0, np.ones(GOAL + 1)], -
 
 def chain_step(xp, table, position, t, running, actions):
     """A 1-D chain: action 1 moves right, 0 left (floor 0); reward 1 on reaching GOAL; an episode ends
-    there or after MAX_STEPS steps and the environment resets to 0 on the same step."""
+    there (terminated) or after MAX_STEPS steps (truncated) and the environment resets to 0 on the same step."""
     moved = xp.where(actions == 1, position + 1, xp.maximum(position - 1, 0))
     t = t + 1
     reward = (moved == GOAL).astype(np.float32)
-    done = (moved == GOAL) | (t >= MAX_STEPS)
+    terminated = moved == GOAL
+    truncated = (t >= MAX_STEPS) & ~terminated
+    done = terminated | truncated
     running = running + reward
     returns = xp.where(done, running, xp.zeros_like(running))
     position = xp.where(done, xp.zeros_like(moved), moved)
     t, running = xp.where(done, xp.zeros_like(t), t), xp.where(done, xp.zeros_like(running), running)
-    return position, t, running, table[position], reward, done, returns
+    return position, t, running, table[position], reward, terminated, truncated, returns
 
 
 def chain_jax_environment() -> Environment:
@@ -248,8 +326,9 @@ def chain_jax_environment() -> Environment:
         return (zeros, zeros, jnp.zeros(num_envs, jnp.float32)), table[zeros]
 
     def step(key, state, actions):
-        position, t, running, observation, reward, done, returns = chain_step(jnp, table, *state, actions)
-        return StepResult((position, t, running), observation, reward, done, done, returns)
+        position, t, running, observation, reward, terminated, truncated, returns = chain_step(jnp, table, *state, actions)
+        done = terminated | truncated
+        return StepResult((position, t, running), observation, reward, done, truncated, done, returns)
 
     return Environment(name="chain", num_actions=2, observation_shape=(2,), observation_dtype=np.dtype(np.float32),
                        max_episode_steps=MAX_STEPS, reset=reset, step=step, on_host=False)
@@ -269,9 +348,9 @@ class ChainVectorEnv:
         return CHAIN_OBSERVATIONS[self.position], {}
 
     def step(self, actions):
-        self.position, self.t, self.running, observation, reward, done, returns = chain_step(
+        self.position, self.t, self.running, observation, reward, terminated, truncated, returns = chain_step(
             np, CHAIN_OBSERVATIONS, self.position, self.t, self.running, np.asarray(actions))
-        return observation, reward, done, np.zeros(self.num_envs, bool), {"finished": done, "returns": returns}
+        return observation, reward, terminated, truncated, {"finished": terminated | truncated, "returns": returns}
 
 
 def chain_host_environment(num_envs: int) -> Environment:
@@ -300,6 +379,7 @@ def chain_config(*overrides: str):
 def drivers():
     """The chain trained 3 loop steps (30 iterations) by the jitted driver and by the host driver, and the initial state."""
     config, steps = chain_config(), 3
+    config.seed = 2  # A seed whose 30 iterations end episodes both ways: at the goal and by the time limit.
     finals = {}
     for kind, make in (("jax", lambda num_envs: chain_jax_environment()), ("host", chain_host_environment)):
         with pytest.MonkeyPatch.context() as patch:
@@ -320,6 +400,7 @@ def test_jitted_and_host_drivers_see_the_same_transitions_and_make_the_same_upda
     assert int(jitted.learner.updates[0]) == 27 == int(host.learner.updates[0])
     assert int(jitted.episodes[0]) > 0 and np.any(jitted.recent_returns > 0)  # Episodes ended, some at the goal.
     assert_trees_equal(host.buffer, jitted.buffer)  # The same actions, rewards, dones and observations throughout.
+    assert jitted.buffer.truncations.any() and (jitted.buffer.dones & ~jitted.buffer.truncations).any()  # Both ends.
     assert_trees_equal((host.observation, host.recent_returns, host.episodes, host.curve),
                        (jitted.observation, jitted.recent_returns, jitted.episodes, jitted.curve))
     assert_trees_equal(host.learner.opt_state[0].count, jitted.learner.opt_state[0].count)

@@ -7,7 +7,8 @@ both kinds train through the same driver and the same update.
 
 Every batch auto-resets: the observation after a step that ends an episode is the first of the
 next one. `done` marks the end of an episode for the learner (termination or time limit; with
-Atari's episodic life, a lost life); `finished` and `returns` report whole episodes (whole games,
+Atari's episodic life, a lost life), and `truncated` those the time limit cut, whose last state
+still has a value (Pardo et al. 2018); `finished` and `returns` report whole episodes (whole games,
 unclipped rewards) for the learning curve.
 """
 
@@ -33,6 +34,7 @@ class StepResult(NamedTuple):
     observation: jax.Array  # [envs, *observation_shape]
     reward: jax.Array  # [envs] float32, as the learner sees it (clipped for Atari).
     done: jax.Array  # [envs] bool: the learner's episode ended at this step.
+    truncated: jax.Array  # [envs] bool: ended by the time limit alone, so its value is not 0 (no bootstrap target).
     finished: jax.Array  # [envs] bool: a whole episode (game) ended at this step.
     returns: jax.Array  # [envs] float32: its undiscounted, unclipped return where finished.
 
@@ -100,7 +102,7 @@ def gymnax_environment(name: str) -> Environment:
         done = terminated | truncated
         returns = tracker.returns + rewards
         tracker = EpisodeTracker(env_states, jnp.where(done, 0.0, returns))
-        return StepResult(tracker, observations, rewards.astype(jnp.float32), done, done, returns)
+        return StepResult(tracker, observations, rewards.astype(jnp.float32), done, truncated & ~terminated, done, returns)
 
     return Environment(
         name=GYMNAX_PREFIX + name,
@@ -117,8 +119,9 @@ def gymnax_environment(name: str) -> Environment:
 class HostEnvironments:
     """A Gymnasium vector environment the compiled program steps through callbacks.
 
-    After a restart (a resumed run), the first step resets the batch and reports `done`, so no
-    transition joins an observation from before the restart to one after it.
+    After a restart (a resumed run), the first step resets the batch and reports `done` and
+    `truncated` (the episode was cut, not ended), so no transition joins an observation from before
+    the restart to one after it, and none learns that the cut state is worth nothing.
     """
 
     def __init__(self, vector_env: Any, episode_returns: Callable[[dict, int], tuple[np.ndarray, np.ndarray]]):
@@ -135,12 +138,13 @@ class HostEnvironments:
     def step(self, actions: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, ...]:
         if not self._started:
             observations = self.reset(seed)
-            nothing = np.zeros(self.num_envs, np.float32)
-            return observations, nothing, np.ones(self.num_envs, bool), np.zeros(self.num_envs, bool), nothing
+            nothing, cut = np.zeros(self.num_envs, np.float32), np.ones(self.num_envs, bool)
+            return observations, nothing, cut, cut, ~cut, nothing
         observations, rewards, terminated, truncated, infos = self.vector_env.step(np.asarray(actions))
         finished, returns = self._episode_returns(infos, self.num_envs)
-        return (np.asarray(observations), np.asarray(rewards, np.float32), np.asarray(terminated | truncated),
-                finished, returns)
+        terminated, truncated = np.asarray(terminated), np.asarray(truncated)
+        return (np.asarray(observations), np.asarray(rewards, np.float32), terminated | truncated,
+                truncated & ~terminated, finished, returns)
 
 
 def host_environment(name: str, host: HostEnvironments, num_actions: int, max_episode_steps: int) -> Environment:
@@ -160,7 +164,8 @@ def host_environment(name: str, host: HostEnvironments, num_actions: int, max_ep
 
     def step(key: jax.Array, counter: jax.Array, actions: jax.Array) -> StepResult:
         # The counter threads one step into the next, so the callbacks run in order.
-        shapes = (observations, per_env(np.float32), per_env(np.bool_), per_env(np.bool_), per_env(np.float32))
+        shapes = (observations, per_env(np.float32), per_env(np.bool_), per_env(np.bool_), per_env(np.bool_),
+                  per_env(np.float32))
         result = io_callback(host.step, shapes, actions.astype(jnp.int32), seed_from(key) + 0 * counter)
         return StepResult(counter + 1, *result)
 

@@ -23,6 +23,7 @@ class ReplayBuffer:
     actions: jax.Array  # [rows, envs] int32
     rewards: jax.Array  # [rows, envs] float32
     dones: jax.Array  # [rows, envs] bool: the episode ended after this step (next row starts a new one).
+    truncations: jax.Array  # [rows, envs] bool: ...by the time limit alone (the state after it still had a value).
     position: jax.Array  # int32: the row written next.
     size: jax.Array  # int32: rows written so far, at most `rows`.
 
@@ -39,6 +40,7 @@ class Transitions(NamedTuple):
     reward: jax.Array  # Discounted sum of the n rewards (fewer where the episode ended).
     discount: jax.Array  # gamma**n, or 0 where the episode ended within the n steps.
     next_observation: jax.Array
+    weight: jax.Array  # 0 where the time limit cut the episode within the n steps (no target to learn), else 1.
 
 
 def create(rows: int, num_envs: int, observation_shape: tuple[int, ...], observation_dtype) -> ReplayBuffer:
@@ -48,13 +50,14 @@ def create(rows: int, num_envs: int, observation_shape: tuple[int, ...], observa
         actions=jnp.zeros((rows, num_envs), jnp.int32),
         rewards=jnp.zeros((rows, num_envs), jnp.float32),
         dones=jnp.zeros((rows, num_envs), bool),
+        truncations=jnp.zeros((rows, num_envs), bool),
         position=jnp.zeros((), jnp.int32),
         size=jnp.zeros((), jnp.int32),
     )
 
 
 def add(buffer: ReplayBuffer, observation: jax.Array, action: jax.Array, reward: jax.Array,
-        done: jax.Array) -> ReplayBuffer:
+        done: jax.Array, truncated: jax.Array | None = None) -> ReplayBuffer:
     """The buffer with one time step (all environments) written over its oldest row once full."""
     row = buffer.position
 
@@ -66,6 +69,7 @@ def add(buffer: ReplayBuffer, observation: jax.Array, action: jax.Array, reward:
         actions=write(buffer.actions, action),
         rewards=write(buffer.rewards, reward),
         dones=write(buffer.dones, done),
+        truncations=write(buffer.truncations, jnp.zeros_like(done) if truncated is None else truncated),
         position=(row + 1) % buffer.rows,
         size=jnp.minimum(buffer.size + 1, buffer.rows),
     )
@@ -85,6 +89,15 @@ def n_step_return(rewards: jax.Array, dones: jax.Array, gamma: float) -> tuple[j
     return total, discount
 
 
+def cut_by_time_limit(dones: jax.Array, truncations: jax.Array) -> jax.Array:
+    """Whether the first episode end among n consecutive steps (last axis) was a time limit's cut.
+
+    Its n-step target would treat a state that still had a value as worth nothing, so it is not learned.
+    """
+    ended_before = jnp.cumsum(dones.astype(jnp.int32), -1) - dones.astype(jnp.int32)
+    return jnp.any(truncations & (ended_before == 0), -1)
+
+
 def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int, gamma: float) -> Transitions:
     """`batch_size` n-step transitions drawn uniformly from the rows whose n successors are written.
 
@@ -96,11 +109,14 @@ def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int, g
     start = (oldest + jax.random.randint(time_key, (batch_size,), 0, valid)) % buffer.rows
     env = jax.random.randint(env_key, (batch_size,), 0, buffer.actions.shape[1])
     window = (start[:, None] + jnp.arange(n_step)) % buffer.rows
-    total, discount = n_step_return(buffer.rewards[window, env[:, None]], buffer.dones[window, env[:, None]], gamma)
+    dones = buffer.dones[window, env[:, None]]
+    total, discount = n_step_return(buffer.rewards[window, env[:, None]], dones, gamma)
+    cut = cut_by_time_limit(dones, buffer.truncations[window, env[:, None]])
     return Transitions(
         observation=buffer.observations[start, env],
         action=buffer.actions[start, env],
         reward=total,
         discount=discount,
         next_observation=buffer.observations[(start + n_step) % buffer.rows, env],
+        weight=jnp.where(cut, 0.0, 1.0),
     )

@@ -14,7 +14,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxai.errors import ConfigError
 from jaxai.models.precision import mixed_precision_matmul
+
+LAYER_NORMS = ("none", "last", "all")
 
 
 @jax.custom_vjp
@@ -104,18 +107,59 @@ class QHead(nn.Module):
         return Dense(1, name="value")(features) + advantages - advantages.mean(-1, keepdims=True)
 
 
+def feature_mean(x: jax.Array) -> jax.Array:
+    """Mean over the last axis, as a matmul (keeps its dimension)."""
+    return x @ jnp.full((x.shape[-1], 1), 1.0 / x.shape[-1], x.dtype)
+
+
+@jax.custom_vjp
+def normalize(x: jax.Array) -> jax.Array:
+    """Layer norm over the last axis without scale or shift.
+
+    Its statistics are matmuls and its gradient is written out in them: a reduction, or the
+    gradient autodiff derives, rounds differently for seeds trained together than alone.
+    """
+    return _normalize_forward(x)[0]
+
+
+def _normalize_forward(x: jax.Array, epsilon: float = 1e-6) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    centred = x - feature_mean(x)
+    inverse_std = jax.lax.rsqrt(feature_mean(centred * centred) + epsilon)
+    normalized = centred * inverse_std
+    return normalized, (normalized, inverse_std)
+
+
+def _normalize_backward(residuals: tuple[jax.Array, jax.Array], grad: jax.Array) -> tuple[jax.Array]:
+    normalized, inverse_std = residuals
+    return (inverse_std * (grad - feature_mean(grad) - normalized * feature_mean(grad * normalized)),)
+
+
+normalize.defvjp(_normalize_forward, _normalize_backward)
+
+
 class QMLP(nn.Module):
-    """Dense-ReLU layers of widths `features` over a flat observation."""
+    """Dense-ReLU layers of widths `features` over a flat observation.
+
+    `layer_norm` normalises the hidden layers (`last` or `all`) before their ReLU, as in Ball et al.
+    (2023) and Gallici et al. (2024), where it steadies the TD fit. It has no learned scale or
+    shift, whose gradients would be reductions over the batch (see `normalize`).
+    """
 
     num_actions: int = 2
     features: Sequence[int] = (120, 84)
     dueling: bool = False
+    layer_norm: str = "none"  # none | last | all: normalise those hidden layers before their ReLU (no learned scale or shift).
 
     @nn.compact
     def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
+        if self.layer_norm not in LAYER_NORMS:
+            raise ConfigError(f"model.layer_norm={self.layer_norm!r}; choose one of {LAYER_NORMS}.")
         x = observations.reshape(observations.shape[0], -1).astype(jnp.float32)
-        for width in self.features:
-            x = nn.relu(Dense(width)(x))
+        for depth, width in enumerate(self.features, 1):
+            x = Dense(width)(x)
+            if self.layer_norm == "all" or (self.layer_norm == "last" and depth == len(self.features)):
+                x = normalize(x)
+            x = nn.relu(x)
         return QHead(self.num_actions, self.dueling)(x)
 
 

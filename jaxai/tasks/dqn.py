@@ -143,7 +143,9 @@ def make_update(apply: Callable, tx: optax.GradientTransformation, config: ml_co
         def loss_fn(params):
             q = jnp.take_along_axis(apply(params, batch.observation), batch.action[:, None], -1)[:, 0]
             errors = optax.huber_loss(q, target) if huber else 0.5 * jnp.square(q - target)
-            return jnp.mean(errors), q
+            # Over the whole batch, as without cuts: a per-batch divisor would round differently for
+            # seeds trained together than alone.
+            return jnp.mean(errors * batch.weight), q
 
         (loss, q), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
         changes, opt_state = tx.update(grads, learner.opt_state, learner.params)
@@ -254,7 +256,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
                                  schedule.exploration_steps)
         actions = epsilon_greedy(act_key, apply(agent.learner.params, agent.observation), epsilon)
         result = env.step(env_key, agent.env_state, actions)
-        buffer = replay.add(agent.buffer, agent.observation, actions, result.reward, result.done)
+        buffer = replay.add(agent.buffer, agent.observation, actions, result.reward, result.done, result.truncated)
         learns = schedule.learns_after(iteration)
         learner, sums = jax.lax.cond(learns, learn, skip, agent.learner, buffer, learn_key)
         recent, episodes = record_episodes(agent.recent_returns, agent.episodes, result.finished, result.returns)
