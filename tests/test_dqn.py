@@ -172,7 +172,7 @@ def filled_buffer(rows: int, steps: int, num_envs: int = 1, dones: tuple[int, ..
     envs = jnp.arange(num_envs)
     for s in range(steps):
         buffer = ADD(buffer, (10.0 * s + envs)[:, None], jnp.full(num_envs, s % 3), s + 0.1 * envs,
-                            jnp.full(num_envs, s in dones))
+                            jnp.full(num_envs, s in dones), jnp.zeros(num_envs, bool))
     return buffer
 
 

@@ -57,7 +57,7 @@ def create(rows: int, num_envs: int, observation_shape: tuple[int, ...], observa
 
 
 def add(buffer: ReplayBuffer, observation: jax.Array, action: jax.Array, reward: jax.Array,
-        done: jax.Array, truncated: jax.Array | None = None) -> ReplayBuffer:
+        done: jax.Array, truncated: jax.Array) -> ReplayBuffer:
     """The buffer with one time step (all environments) written over its oldest row once full."""
     row = buffer.position
 
@@ -69,10 +69,16 @@ def add(buffer: ReplayBuffer, observation: jax.Array, action: jax.Array, reward:
         actions=write(buffer.actions, action),
         rewards=write(buffer.rewards, reward),
         dones=write(buffer.dones, done),
-        truncations=write(buffer.truncations, jnp.zeros_like(done) if truncated is None else truncated),
+        truncations=write(buffer.truncations, truncated),
         position=(row + 1) % buffer.rows,
         size=jnp.minimum(buffer.size + 1, buffer.rows),
     )
+
+
+def before_first_end(dones: jax.Array) -> jax.Array:
+    """Whether no earlier step along the last axis ended an episode (true up to and including the first end)."""
+    ends = dones.astype(jnp.int32)
+    return jnp.cumsum(ends, -1) - ends == 0
 
 
 def n_step_return(rewards: jax.Array, dones: jax.Array, gamma: float) -> tuple[jax.Array, jax.Array]:
@@ -81,10 +87,8 @@ def n_step_return(rewards: jax.Array, dones: jax.Array, gamma: float) -> tuple[j
     Rewards after the step that ends an episode are not counted, and the discount is then 0.
     """
     n = rewards.shape[-1]
-    alive = 1.0 - dones.astype(jnp.float32)
-    alive_before = jnp.cumprod(jnp.concatenate([jnp.ones_like(alive[..., :1]), alive[..., :-1]], -1), -1)
     powers = gamma ** np.arange(n, dtype=np.float32)
-    total = jnp.sum(rewards * alive_before * powers, -1)
+    total = jnp.sum(rewards * before_first_end(dones).astype(jnp.float32) * powers, -1)
     discount = jnp.where(jnp.any(dones, -1), 0.0, gamma**n)
     return total, discount
 
@@ -94,8 +98,7 @@ def cut_by_time_limit(dones: jax.Array, truncations: jax.Array) -> jax.Array:
 
     Its n-step target would treat a state that still had a value as worth nothing, so it is not learned.
     """
-    ended_before = jnp.cumsum(dones.astype(jnp.int32), -1) - dones.astype(jnp.int32)
-    return jnp.any(truncations & (ended_before == 0), -1)
+    return jnp.any(truncations & before_first_end(dones), -1)
 
 
 def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int, gamma: float) -> Transitions:
