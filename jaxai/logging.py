@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from jaxai.images import image_grid, save_png
+from jaxai.lazy_imports import without
 
 
 def _scalar(value: Any) -> Any:
@@ -38,7 +39,8 @@ class MetricWriter:
             os.makedirs(workdir, exist_ok=True)
             self._file = open(self.path, "a", buffering=1)
             if tensorboard:
-                from tensorboardX import SummaryWriter
+                with without("torch"):  # tensorboardX imports it only to accept torch tensors
+                    from tensorboardX import SummaryWriter
 
                 self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
 

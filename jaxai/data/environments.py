@@ -25,6 +25,7 @@ import numpy as np
 from jax.experimental import io_callback
 
 from jaxai.errors import ConfigError
+from jaxai.lazy_imports import deferred
 
 GYMNAX_PREFIX, ATARI_PREFIX = "gymnax:", "atari:"
 
@@ -82,7 +83,8 @@ class EpisodeTracker:
 def gymnax_environment(name: str) -> Environment:
     """A gymnax environment, vmapped over a batch, tracking episode returns."""
     try:
-        import gymnax
+        with deferred("seaborn"):  # gymnax imports it for Pong's renderer only
+            import gymnax
     except ImportError:
         raise ConfigError("gymnax environments need gymnax: pip install 'jaxai[rl]'.") from None
     if name not in gymnax.registered_envs:
