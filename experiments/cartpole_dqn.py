@@ -12,8 +12,8 @@ environment steps per seed instead of 500,000. The ten seeds are split over two 
 per core (1.7x faster than one device on this 2-core CPU).
 
 Measured (bench/RESULTS.md, 2026-12-02): evaluation return >= 475 (greedy, 10 episodes) for 9, 10,
-10, 9 and 10 of 10 seeds (seeds 0-9 ... 40-49); 53-65 s from launch to the end, compilation
-included, on a day the former recipe took 52.6 s (39-44 s the day before).
+10, 9 and 10 of 10 seeds (seeds 0-9 ... 40-49); 40-48 s from launch to the end, compilation
+included (59 s with the page cache dropped first).
 """
 
 import ml_collections
