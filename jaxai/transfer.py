@@ -264,12 +264,13 @@ def export_merged(config: ml_collections.ConfigDict):
     if not lora_enabled(config):
         return None
 
-    def export(state: Any, workdir: str) -> None:
+    def export(state: Any, workdir: str) -> dict[str, str]:
         import orbax.checkpoint as ocp
 
         path = os.path.join(os.path.abspath(workdir), "export", "merged_params")
         with ocp.StandardCheckpointer() as checkpointer:
             checkpointer.save(path, merged_params(config, state.params), force=True)
+        return {"merged_params": path}
 
     return export
 

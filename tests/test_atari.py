@@ -125,3 +125,25 @@ def test_missing_libraries_say_what_to_install(monkeypatch):
     monkeypatch.setattr(atari, "gymnasium", None)
     with pytest.raises(ConfigError, match=r"pip install 'jaxai\[rl\]'"):
         atari.make_atari_envs("Breakout", 1, 0)
+
+
+def test_a_run_asked_for_a_gif_saves_one_whole_game_and_says_where(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from jaxai.config import load_config
+    from jaxai.train.loop import train
+    from run_helpers import read_metrics
+
+    make()  # Skips where ALE cannot start.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = load_config(os.path.join(root, "experiments", "atari_breakout_dqn.py:smoke"),
+                         ["train.progress_bar=False", "task.record_gif=True"])
+    workdir = str(tmp_path / "run")
+    train(config, workdir)
+    path = os.path.join(workdir, "episode.gif")
+    with Image.open(path) as gif:
+        assert gif.size == (160, 210) and gif.n_frames > 20  # Atari's screen, a whole game of 5 lives.
+    exported = [record for record in read_metrics(workdir, "run") if record.get("event") == "export"]
+    assert [record["episode_gif"] for record in exported] == [path]

@@ -166,9 +166,10 @@ ADD = jax.jit(replay.add)
 SAMPLE = jax.jit(replay.sample, static_argnums=(2, 3, 4))
 
 
-def filled_buffer(rows: int, steps: int, num_envs: int = 1, dones: tuple[int, ...] = ()) -> replay.ReplayBuffer:
+def filled_buffer(rows: int, steps: int, num_envs: int = 1, dones: tuple[int, ...] = (),
+                  prioritized: bool = False) -> replay.ReplayBuffer:
     """Step s writes observation 10*s + env, action s % 3, reward s (+ 0.1 env), done where s in `dones`."""
-    buffer = replay.create(rows, num_envs, (1,), jnp.float32)
+    buffer = replay.create(rows, num_envs, (1,), jnp.float32, prioritized)
     envs = jnp.arange(num_envs)
     for s in range(steps):
         buffer = ADD(buffer, (10.0 * s + envs)[:, None], jnp.full(num_envs, s % 3), s + 0.1 * envs,
@@ -220,6 +221,49 @@ def test_sampling_is_a_function_of_the_key():
     assert not np.array_equal(first.observation, other.observation)
 
 
+def test_prioritised_replay_gives_new_rows_the_largest_priority_and_learns_errors_back():
+    buffer = filled_buffer(rows=6, steps=3, num_envs=2, prioritized=True)
+    np.testing.assert_array_equal(buffer.priorities, [[1, 1], [1, 1], [1, 1], [0, 0], [0, 0], [0, 0]])
+    assert filled_buffer(rows=6, steps=3).priorities is None  # Uniform replay keeps none.
+    buffer = replay.set_priorities(buffer, jnp.array([0, 1]), jnp.array([1, 0]), jnp.array([-3.0, 0.5]), 0.01)
+    np.testing.assert_allclose(buffer.priorities[:2], [[1.0, 3.01], [0.51, 1.0]])
+    buffer = ADD(buffer, jnp.zeros((2, 1)), jnp.zeros(2, jnp.int32), jnp.zeros(2), jnp.zeros(2, bool), jnp.zeros(2, bool))
+    np.testing.assert_allclose(buffer.priorities[3], [3.01, 3.01])  # The largest so far.
+
+
+PRIORITISED_SAMPLE = jax.jit(replay.sample, static_argnums=(2, 3, 4, 5))
+
+
+def test_prioritised_sampling_follows_the_priorities_and_weights_by_importance():
+    # Rows 0-3 may be drawn (row 4 has no successor yet, whatever its priority).
+    buffer = filled_buffer(rows=8, steps=5, prioritized=True)
+    buffer = buffer.replace(priorities=jnp.array([1.0, 2.0, 3.0, 4.0, 100.0, 0, 0, 0])[:, None])
+    for alpha, expected in ((1.0, [0.1, 0.2, 0.3, 0.4]), (0.5, np.sqrt([1, 2, 3, 4]) / np.sqrt([1, 2, 3, 4]).sum())):
+        batch = PRIORITISED_SAMPLE(buffer, jax.random.key(3), 20_000, 1, 0.9, alpha, 1.0)
+        rows = np.asarray(batch.row)
+        assert set(rows.tolist()) == {0, 1, 2, 3}
+        np.testing.assert_array_equal(batch.observation[:, 0], 10.0 * rows)  # The drawn rows' own transitions.
+        np.testing.assert_allclose(np.bincount(rows, minlength=4) / rows.size, expected, atol=0.01)
+        # beta = 1: weight (4 * P)**-1 over the largest, the least likely row's.
+        np.testing.assert_allclose(batch.weight, np.asarray(expected)[0] / np.asarray(expected)[rows], rtol=1e-5)
+    half = PRIORITISED_SAMPLE(buffer, jax.random.key(3), 2_000, 1, 0.9, 1.0, 0.5)
+    np.testing.assert_allclose(half.weight, np.sqrt(0.1 / np.array([0.1, 0.2, 0.3, 0.4])[np.asarray(half.row)]), rtol=1e-5)
+    same = buffer.replace(priorities=jnp.where(jnp.arange(8) < 5, 2.0, 0.0)[:, None])
+    np.testing.assert_array_equal(PRIORITISED_SAMPLE(same, jax.random.key(4), 64, 1, 0.9, 0.6, 0.4).weight, 1.0)
+
+
+def test_a_prioritised_run_learns_its_priorities_and_each_seed_matches_it_alone():
+    together = run_steps(smoke_config("task.num_seeds=3", "seed=0", "task.prioritized_replay=True"), 2).agents
+    alone = run_steps(smoke_config("task.num_seeds=1", "seed=2", "task.prioritized_replay=True"), 2).agents
+    priorities = np.asarray(together.buffer.priorities)
+    assert priorities.shape == (3, 100, 2) and np.all(priorities[:, :40] > 0) and np.all(priorities[:, 40:] == 0)
+    assert len(np.unique(priorities[:, :40])) > 10  # TD errors written back, not the new rows' shared maximum.
+    third = jax.tree.map(lambda leaf: leaf[2:3], together)
+    assert_trees_equal((third.learner, third.buffer), (alone.learner, alone.buffer))
+    uniform = run_steps(smoke_config("task.num_seeds=1", "seed=2"), 2).agents
+    assert not np.array_equal(uniform.learner.params["Dense_0"]["kernel"], alone.learner.params["Dense_0"]["kernel"])
+
+
 def test_the_buffer_is_checkpointed_and_restored_with_the_state(whole_run):
     run = build_run(whole_run.config)
     restored, step = restore_latest(run, whole_run.workdir)
@@ -264,7 +308,7 @@ def test_target_parameters_move_only_at_the_configured_interval():
     history = []
     for _ in range(5):
         previous = learner.params
-        learner, metrics = update(learner, batch)
+        learner, metrics, _ = update(learner, batch)
         assert not np.array_equal(learner.params["Dense_0"]["kernel"], previous["Dense_0"]["kernel"])  # It learns.
         history.append((learner, metrics))
     assert float(history[0][1]["loss"]) == pytest.approx(float(expected_loss), rel=1e-5)
@@ -279,8 +323,8 @@ def test_target_parameters_move_only_at_the_configured_interval():
     fresh = dqn.Learner(params, params, tx.init(params), jnp.zeros((), jnp.int32))
     half = batch._replace(weight=(jnp.arange(16) < 8).astype(jnp.float32))
     garbled = half._replace(reward=jnp.where(half.weight > 0, half.reward, 1e6))
-    kept = batch._replace(**{name: getattr(batch, name)[:8] for name in batch._fields})
-    (from_half, half_metrics), (from_garbled, garbled_metrics) = update(fresh, half), update(fresh, garbled)
+    kept = batch._replace(**{name: value[:8] for name, value in batch._asdict().items() if value is not None})
+    (from_half, half_metrics, _), (from_garbled, garbled_metrics, _) = update(fresh, half), update(fresh, garbled)
     assert_trees_equal(from_half.params, from_garbled.params)
     assert float(half_metrics["loss"]) == float(garbled_metrics["loss"]) == pytest.approx(
         float(update(fresh, kept)[1]["loss"]) / 2, rel=1e-5)  # Summed over the kept 8, divided by the batch's 16.
@@ -289,7 +333,7 @@ def test_target_parameters_move_only_at_the_configured_interval():
     learner = dqn.Learner(params, params, tx.init(params), jnp.zeros((), jnp.int32))
     for _ in range(2):
         old_target = learner.target_params
-        learner, _ = soft(learner, batch)
+        learner, _, _ = soft(learner, batch)
         expected = jax.tree.map(lambda online, old: 0.5 * online + 0.5 * old, learner.params, old_target)
         for got, want in zip(jax.tree.leaves(learner.target_params), jax.tree.leaves(expected), strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
@@ -472,6 +516,10 @@ def test_config_errors_are_one_clear_line(monkeypatch):
     assert_one_line_config_error(smoke_config("task.num_envs=4", "task.train_frequency=3"),
                                  r"task.train_frequency=3 must divide task.num_envs=4")
     assert_one_line_config_error(smoke_config("task.loss=l1"), r"task.loss='l1' must be 'huber' or 'mse'")
+    assert_one_line_config_error(smoke_config("task.prioritized_replay=True", "task.importance_exponent=1.5"),
+                                 r"task.importance_exponent=1.5 must be in \[0, 1\]")
+    assert_one_line_config_error(smoke_config("task.prioritized_replay=True", "task.priority_epsilon=0.0"),
+                                 r"task.priority_epsilon=0.0 must be > 0")
     monkeypatch.setattr(dqn, "make_environment", lambda name, num_envs, atari=None: chain_host_environment(num_envs))
     assert_one_line_config_error(chain_config("task.num_seeds=2"), r"task.num_seeds=2: host environments .*num_seeds=1")
     dqn.build(chain_config(), {"stateful": True}, 4)  # One seed on the host is fine.

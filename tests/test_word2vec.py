@@ -66,6 +66,8 @@ def test_training_pulls_co_occurring_words_together_and_exports_vectors(tmp_path
     assert np.load(os.path.join(workdir, "vectors.npy")).shape == (12, 16)
     assert len(np.loadtxt(os.path.join(workdir, "vectors.tsv"), delimiter="\t")) == 12
     assert open(os.path.join(workdir, "metadata.tsv")).read().split("\n")[:-1] == vocab
+    exported = [record for record in read_metrics(workdir, "run") if record.get("event") == "export"]
+    assert len(exported) == 1 and exported[0]["vocab.txt"] == os.path.join(workdir, "vocab.txt")  # And said so.
 
 
 def frequency_corpus() -> list[str]:

@@ -65,7 +65,8 @@ class Task(NamedTuple):
     # Host, at each eval: (state, reduced eval outputs, rng) -> {name: Picture} to log.
     visualize: Callable[[PyTree, dict[str, np.ndarray], jax.Array], dict[str, Picture]] | None = None
     sample: Callable[[PyTree, jax.Array, SampleOptions], Picture | list[str]] | None = None  # `jaxai sample`.
-    export: Callable[[PyTree, str], None] | None = None  # Files made from the final state (process 0).
+    # Files made from the final state (process 0): (state, workdir) -> {name: path}, e.g. {'episode_gif': ...}; the loop reports them.
+    export: Callable[[PyTree, str], dict[str, str]] | None = None
 
 
 def network_parameters(task: Task, state: PyTree) -> dict[str, PyTree]:

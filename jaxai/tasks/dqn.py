@@ -62,6 +62,13 @@ def default_config() -> ml_collections.ConfigDict:
     config.tau = 1.0  # Target update: tau * online + (1 - tau) * target; 1 copies.
     config.gamma = 0.99
     config.n_step = 1  # Steps summed before bootstrapping.
+    # Prioritised replay (Schaul et al. 2016, proportional): transitions drawn in proportion to
+    # (|TD error| + priority_epsilon)**priority_exponent, weighted by importance sampling whose exponent
+    # rises linearly from importance_exponent to 1 over the run's updates.
+    config.prioritized_replay = False
+    config.priority_exponent = 0.6
+    config.importance_exponent = 0.4
+    config.priority_epsilon = 1e-6
     config.double_dqn = False
     config.loss = "huber"  # huber | mse
     config.epsilon_start = 1.0
@@ -128,11 +135,11 @@ def epsilon_greedy(key: jax.Array, q_values: jax.Array, epsilon: jax.Array) -> j
 
 
 def make_update(apply: Callable, tx: optax.GradientTransformation, config: ml_collections.ConfigDict) -> Callable:
-    """(learner, transitions) -> (learner, metrics): one gradient step, then the target's update."""
+    """(learner, transitions) -> (learner, metrics, TD errors [B]): one gradient step, then the target's update."""
     double, huber = bool(config.double_dqn), config.loss == "huber"
     period, tau = int(config.target_update_every), float(config.tau)
 
-    def update(learner: Learner, batch: replay.Transitions) -> tuple[Learner, Metrics]:
+    def update(learner: Learner, batch: replay.Transitions) -> tuple[Learner, Metrics, jax.Array]:
         next_q_target = apply(learner.target_params, batch.next_observation)
         if double:
             target = double_dqn_target(batch.reward, batch.discount, apply(learner.params, batch.next_observation), next_q_target)
@@ -148,12 +155,13 @@ def make_update(apply: Callable, tx: optax.GradientTransformation, config: ml_co
             return jnp.mean(errors * batch.weight), q
 
         (loss, q), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
+        td_errors = target - q
         changes, opt_state = tx.update(grads, learner.opt_state, learner.params)
         params = optax.apply_updates(learner.params, changes)
         updates = learner.updates + 1
         moved = optax.incremental_update(params, learner.target_params, tau)
         target_params = optax.periodic_update(moved, learner.target_params, updates, period)
-        return Learner(params, target_params, opt_state, updates), {"loss": loss, "q_value": jnp.mean(q)}
+        return Learner(params, target_params, opt_state, updates), {"loss": loss, "q_value": jnp.mean(q)}, td_errors
 
     return update
 
@@ -211,6 +219,8 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     update = make_update(apply, tx, task)
     rows = max(int(task.buffer_size) // num_envs, int(task.n_step) + 2)
     gamma, n_step, batch_size = float(task.gamma), int(task.n_step), int(task.batch_size)
+    prioritized, priority_exponent = bool(task.prioritized_replay), float(task.priority_exponent)
+    importance_start, priority_epsilon = float(task.importance_exponent), float(task.priority_epsilon)
 
     def seed_key(seed: jax.Array, stream: int) -> jax.Array:
         return jax.random.fold_in(jax.random.key(seed), stream)
@@ -223,7 +233,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         return Agent(
             seed=seed,
             learner=Learner(params, params, tx.init(params), jnp.zeros((), jnp.int32)),
-            buffer=replay.create(rows, num_envs, env.observation_shape, env.observation_dtype),
+            buffer=replay.create(rows, num_envs, env.observation_shape, env.observation_dtype, prioritized),
             env_state=env_state,
             observation=observation,
             recent_returns=jnp.zeros(RECENT_EPISODES, jnp.float32),
@@ -239,15 +249,21 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             agents = jax.tree.map(lambda leaf: nn.LogicallyPartitioned(leaf, ("batch",) + (None,) * (leaf.ndim - 1)), agents)
         return DQNState(step=jnp.zeros((), jnp.int32), agents=agents)
 
-    def learn(learner: Learner, buffer: replay.ReplayBuffer, key: jax.Array) -> tuple[Learner, Metrics]:
+    def learn(learner: Learner, buffer: replay.ReplayBuffer, key: jax.Array) -> tuple[Learner, jax.Array | None, Metrics]:
+        """The due updates; returns the learner, the buffer's new priorities (None without them) and summed metrics."""
         metrics = []
         for update_key in jax.random.split(key, schedule.updates_per_iteration):
-            learner, step_metrics = update(learner, replay.sample(buffer, update_key, batch_size, n_step, gamma))
+            progress = jnp.minimum(learner.updates / schedule.total_updates, 1.0)
+            importance_exponent = importance_start + (1.0 - importance_start) * progress
+            batch = replay.sample(buffer, update_key, batch_size, n_step, gamma, priority_exponent, importance_exponent)
+            learner, step_metrics, td_errors = update(learner, batch)
+            if prioritized:
+                buffer = replay.set_priorities(buffer, batch.row, batch.env, td_errors, priority_epsilon)
             metrics.append(step_metrics)
-        return learner, {name: sum(m[name] for m in metrics) for name in metrics[0]}
+        return learner, buffer.priorities, {name: sum(m[name] for m in metrics) for name in metrics[0]}
 
-    def skip(learner: Learner, buffer: replay.ReplayBuffer, key: jax.Array) -> tuple[Learner, Metrics]:
-        return learner, {"loss": jnp.zeros(()), "q_value": jnp.zeros(())}
+    def skip(learner: Learner, buffer: replay.ReplayBuffer, key: jax.Array) -> tuple[Learner, jax.Array | None, Metrics]:
+        return learner, buffer.priorities, {"loss": jnp.zeros(()), "q_value": jnp.zeros(())}
 
     def iterate(agent: Agent, iteration: jax.Array) -> tuple[Agent, Metrics]:
         """One step of every environment of one run, then its due updates."""
@@ -258,7 +274,9 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         result = env.step(env_key, agent.env_state, actions)
         buffer = replay.add(agent.buffer, agent.observation, actions, result.reward, result.done, result.truncated)
         learns = schedule.learns_after(iteration)
-        learner, sums = jax.lax.cond(learns, learn, skip, agent.learner, buffer, learn_key)
+        # Only the priorities come out of the branch: the buffer itself (2.8 GB for Atari) is only read there.
+        learner, priorities, sums = jax.lax.cond(learns, learn, skip, agent.learner, buffer, learn_key)
+        buffer = buffer.replace(priorities=priorities)
         recent, episodes = record_episodes(agent.recent_returns, agent.episodes, result.finished, result.returns)
         agent = agent.replace(learner=learner, buffer=buffer, env_state=result.env_state, observation=result.observation,
                               recent_returns=recent, episodes=episodes)
@@ -324,9 +342,9 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         curves = np.asarray(jax.device_get(state.agents.curve))[:, : int(state.step)]
         return {"learning_curve": learning_curve_figure(curves, schedule.steps_per_call * num_envs, env.name)}
 
-    def export(state: DQNState, workdir: str) -> None:
+    def export(state: DQNState, workdir: str) -> dict[str, str]:
         if not task.record_gif:
-            return
+            return {}
         from jaxai.data.atari import record_episode_gif
 
         params = jax.tree.map(lambda leaf: leaf[0], state.agents.learner.params)
@@ -334,7 +352,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         settings = {key: task.atari[key] for key in ("noop_max", "sticky_action_prob", "episodic_life", "clip_rewards")}
         path = record_episode_gif(game_name(task.environment), lambda observations: np.asarray(greedy(observations)),
                                   os.path.join(workdir, "episode.gif"), seed=int(config.seed), settings=settings)
-        print(f"One game of the final policy (seed {int(config.seed)}) -> {path}")
+        return {"episode_gif": path}  # One game of the final policy (the first seed's).
 
     return Task(
         init=init,
@@ -404,6 +422,12 @@ def _check_config(config: ml_collections.ConfigDict, dataset_info: dict[str, Any
     _require(0.0 < task.tau <= 1.0, f"task.tau={task.tau} must be in (0, 1]")
     _require(int(task.buffer_size) >= int(task.batch_size), f"task.buffer_size={task.buffer_size} must hold a batch "
              f"(task.batch_size={task.batch_size})")
+    if task.prioritized_replay:
+        _require(task.priority_exponent >= 0.0, f"task.priority_exponent={task.priority_exponent} must be >= 0 (0: uniform)")
+        _require(0.0 <= task.importance_exponent <= 1.0,
+                 f"task.importance_exponent={task.importance_exponent} must be in [0, 1] (it rises to 1 over the run)")
+        _require(task.priority_epsilon > 0.0, f"task.priority_epsilon={task.priority_epsilon} must be > 0 "
+                 "(a transition with zero error would never be drawn again)")
 
 
 def _require(condition: bool, message: str) -> None:

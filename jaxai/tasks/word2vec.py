@@ -121,14 +121,16 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         lines = [f"{word}: {' '.join(vocab[i] for i in row)}" for word, row in zip(queries, neighbours)]
         return {"nearest_neighbours": "\n".join(lines)}
 
-    def export(state: TrainState, workdir: str) -> None:
+    def export(state: TrainState, workdir: str) -> dict[str, str]:
         """vectors.tsv + metadata.tsv (TensorBoard projector), vectors.npy + vocab.txt (one word a line)."""
         vectors = np.asarray(jax.device_get(state.params["embed"]), np.float32)  # [V, D]
-        np.save(os.path.join(workdir, "vectors.npy"), vectors)
-        np.savetxt(os.path.join(workdir, "vectors.tsv"), vectors, delimiter="\t", fmt="%.6g")
+        files = {name: os.path.join(workdir, name) for name in ("vectors.npy", "vectors.tsv", "metadata.tsv", "vocab.txt")}
+        np.save(files["vectors.npy"], vectors)
+        np.savetxt(files["vectors.tsv"], vectors, delimiter="\t", fmt="%.6g")
         for name in ("metadata.tsv", "vocab.txt"):
-            with open(os.path.join(workdir, name), "w", encoding="utf-8") as file:
+            with open(files[name], "w", encoding="utf-8") as file:
                 file.writelines(word + "\n" for word in vocab)
+        return files
 
     return Task(init=init, train_step=train_step, eval_step=eval_step, summarize=summarize, export=export,
                 visualize=visualize if queries else None, units_per_step={"pairs": config.data.batch_size})

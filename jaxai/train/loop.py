@@ -156,7 +156,11 @@ class Trainer:
         if not self.eval_metrics:  # Resumed at the end: report the final metrics again.
             self.evaluate()
         if self.run.task.export is not None and jax.process_index() == 0:
-            self.run.task.export(jax.device_get(self.state), self.workdir)
+            files = self.run.task.export(jax.device_get(self.state), self.workdir)
+            for what, path in files.items():
+                self.bar.write(f"Exported {what}: {path}")
+            if files:
+                self.writer.write(self.step, "run", {"event": "export", **files})
         self.plot_train_curves()
         self.writer.write(self.step, "run", {"event": "end", "wall_s": round(wall_s, 3), "last_checkpoint": self.last_saved})
 
