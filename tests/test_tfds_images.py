@@ -252,3 +252,25 @@ def test_reading_does_not_import_tensorflow(cifar, imagenet):
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("experiment", ["cifar10_resnet18.py", "imagenet_resnet50.py"])
+def test_the_experiment_configs_read_the_prepared_files_and_augment_them(experiment, cifar, imagenet):
+    """The real experiments (not their synthetic smoke variants) up to the first augmented batch."""
+    import jax
+
+    from jaxai.config import load_config
+    from jaxai.data import build_dataset
+    from jaxai.tasks.classification import augment_images, preprocess
+
+    tfds_dir = cifar[0] if experiment.startswith("cifar") else imagenet[0]
+    config = load_config(os.path.join(ROOT, "experiments", experiment),
+                         [f"data.tfds_dir={tfds_dir}", "data.batch_size=2", "data.eval_batch_size=2"])
+    dataset = build_dataset(config.data, seed=0)
+    size = 32 if experiment.startswith("cifar") else int(config.data.image_size)
+    assert dataset.info["image_shape"] == (size, size, 3)
+    images = next(iter(dataset.train))["image"]
+    augmented = augment_images(jax.random.key(0), preprocess(images), shift=int(config.task.augment_shift),
+                               flip=bool(config.task.augment_flip), cutout=int(config.task.get("cutout", 0)))
+    assert augmented.shape == (2, size, size, 3) and np.isfinite(np.asarray(augmented)).all()
+    assert next(dataset.eval_batches(config.data.eval_split, 1))["image"].shape == (2, size, size, 3)
