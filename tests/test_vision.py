@@ -134,6 +134,26 @@ def test_augmentation_is_deterministic_for_a_key_and_differs_across_keys():
     assert zeros.max() == 16 and zeros.min() >= 4  # A full 4x4 square, clipped at the border to at least 2x2.
 
 
+def test_training_augments_each_step_afresh_and_each_step_the_same_way_again():
+    """The loop's key for (seed, step) draws the augmentation: same step, same update; next step, another."""
+
+    def params_after_one_step(step: int, *overrides: str):
+        config = load_config(RESNET_SMOKE, ["optimizer.schedule.name=constant", "optimizer.schedule.warmup_steps=0",
+                                            "mesh.num_devices=1", *overrides])
+        run = build_run(config)
+        batch = run.put_batch(next(iter(run.dataset.train)))
+        with mesh_context(run.mesh):
+            state = run.init(jax.random.key(0), batch)
+            state, _ = run.train_step(state.replace(step=jnp.asarray(step, state.step.dtype)), batch)
+        return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(state.params)])
+
+    assert np.array_equal(params_after_one_step(0), params_after_one_step(0))
+    assert not np.array_equal(params_after_one_step(0), params_after_one_step(1))
+    # Without augmentation the step number changes nothing here (constant learning rate, no dropout).
+    plain = ("task.augment_shift=0", "task.augment_flip=False", "task.cutout=0")
+    assert np.array_equal(params_after_one_step(0, *plain), params_after_one_step(1, *plain))
+
+
 def test_flip_test_time_augmentation_averages_the_logits_of_both_views():
     config = load_config(RESNET_SMOKE, ["task.eval_flip=True"])
     run = build_run(config)
