@@ -160,6 +160,27 @@ def test_layer_norm_makes_the_q_network_blind_to_the_scale_of_its_layers():
         QMLP(layer_norm="batch").init(jax.random.key(1), observations)
 
 
+@pytest.mark.parametrize("size, stride, image", [(8, 4, 84), (4, 2, 20), (3, 1, 9)])  # The Nature network's three.
+def test_window_dense_is_a_valid_strided_convolution(size, stride, image):
+    images = jax.random.uniform(jax.random.key(0), (2, image, image, 3))
+    layer = q_networks.WindowDense(5, size, stride)
+    params = layer.init(jax.random.key(1), images)["params"]
+    kernel = params["Dense_0"]["kernel"]  # [(block row, block column, row in tile, column in tile, channel), 5]
+    blocks = size // stride
+    conv_kernel = kernel.reshape(blocks, blocks, stride, stride, 3, 5).transpose(0, 2, 1, 3, 4, 5).reshape(size, size, 3, 5)
+    expected = jax.lax.conv_general_dilated(images, conv_kernel, (stride, stride), "VALID",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["Dense_0"]["bias"]
+    np.testing.assert_allclose(layer.apply({"params": params}, images), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_nature_network_cuts_its_windows_from_the_bytes_and_gets_the_same_numbers():
+    frames = jax.random.randint(jax.random.key(0), (2, 84, 84, 4), 0, 256).astype(jnp.uint8)
+    from_bytes = q_networks.WindowDense(32, 8, 4, divide_inputs_by=255.0)
+    params = from_bytes.init(jax.random.key(1), frames)
+    from_floats = q_networks.WindowDense(32, 8, 4).apply(params, frames.astype(jnp.float32) / 255.0)
+    np.testing.assert_array_equal(from_bytes.apply(params, frames), from_floats)
+
+
 # ---------------------------------------------------------------- 2. The replay buffer.
 
 ADD = jax.jit(replay.add)

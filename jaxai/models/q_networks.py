@@ -84,13 +84,17 @@ class WindowDense(nn.Module):
     size: int
     stride: int = 1
     dtype: str = "float32"
+    divide_inputs_by: float = 1.0  # Applied after the windows are cut, so uint8 frames are rearranged as bytes.
 
     @nn.compact
     def __call__(self, images: jnp.ndarray) -> jnp.ndarray:
         if self.size % self.stride or images.shape[1] % self.stride or images.shape[2] % self.stride:
             raise ValueError(f"stride {self.stride} must divide the kernel ({self.size}) and the image {images.shape[1:3]}.")
         tiles = space_to_depth(images, self.stride) if self.stride > 1 else images
-        return Dense(self.features, self.dtype)(patches(tiles, self.size // self.stride))
+        windows = patches(tiles, self.size // self.stride)
+        if self.divide_inputs_by != 1.0 or windows.dtype != jnp.dtype(self.dtype):
+            windows = (windows.astype(jnp.float32) / self.divide_inputs_by).astype(self.dtype)
+        return Dense(self.features, self.dtype)(windows)
 
 
 class QHead(nn.Module):
@@ -189,8 +193,8 @@ class NatureQNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
-        x = (observations.astype(jnp.float32) / 255.0).astype(self.dtype)
-        x = nn.relu(WindowDense(32, 8, 4, dtype=self.dtype)(x))  # [B, 20, 20, 32]
+        # The frames' 4x less memory traffic: the first layer's windows are cut from the uint8 frames.
+        x = nn.relu(WindowDense(32, 8, 4, dtype=self.dtype, divide_inputs_by=255.0)(observations))  # [B, 20, 20, 32]
         x = nn.relu(WindowDense(64, 4, 2, dtype=self.dtype)(x))  # [B, 9, 9, 64]
         x = nn.relu(WindowDense(64, 3, dtype=self.dtype)(x))  # [B, 7, 7, 64]
         x = nn.relu(Dense(self.hidden, self.dtype)(x.reshape(x.shape[0], -1)))
