@@ -1,7 +1,7 @@
 """DQN on Atari Breakout (Gymnasium + ale-py on the host), CleanRL's `dqn_atari` recipe.
 
     jaxai train --config experiments/atari_breakout_dqn.py --workdir runs/breakout
-    python bench/atari.py                       # environment steps per second against a PyTorch peer
+    python bench/side_by_side.py --model dqn_atari   # environment steps per second against a PyTorch peer
 
 CleanRL's hyper-parameters (Huang et al. 2022, `dqn_atari.py`, after Mnih et al. 2015): the Nature
 network, Adam 1e-4, batch 32, one update per 4 environment steps from step 80,000, target copied
