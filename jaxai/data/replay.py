@@ -122,7 +122,7 @@ def cut_by_time_limit(dones: jax.Array, truncations: jax.Array) -> jax.Array:
 
 
 def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int, gamma: float,
-           priority_exponent: float = 0.6, importance_exponent: jax.Array | float = 0.4) -> Transitions:
+           priority_exponent: float = 1.0, importance_exponent: jax.Array | float = 1.0) -> Transitions:
     """`batch_size` n-step transitions drawn from the rows whose n successors are written.
 
     Uniformly, or with prioritised replay in proportion to priority**`priority_exponent` and weighted

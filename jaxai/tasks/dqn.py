@@ -257,7 +257,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
             importance_exponent = importance_start + (1.0 - importance_start) * progress
             batch = replay.sample(buffer, update_key, batch_size, n_step, gamma, priority_exponent, importance_exponent)
             learner, step_metrics, td_errors = update(learner, batch)
-            if prioritized:
+            if buffer.priorities is not None:
                 buffer = replay.set_priorities(buffer, batch.row, batch.env, td_errors, priority_epsilon)
             metrics.append(step_metrics)
         return learner, buffer.priorities, {name: sum(m[name] for m in metrics) for name in metrics[0]}
