@@ -10,7 +10,7 @@ import pytest
 from jaxai.config import load_config
 from jaxai.data import build_dataset
 from jaxai.data import series as series_lib
-from jaxai.errors import DatasetError
+from jaxai.errors import ConfigError, DatasetError
 from jaxai.tasks import forecast_metrics as fm
 from jaxai.train.loop import train
 from run_helpers import read_metrics
@@ -183,3 +183,67 @@ def test_history_summary_is_the_whole_historys_trend_level_and_length_before_the
         expected = [2.0 * 6 / scale, np.log(np.mean(line[:cut]) / scale), np.log(cut / 6)]
         np.testing.assert_allclose(windows["history_summary"][row], expected, rtol=1e-5)
     np.testing.assert_allclose(windows["history_summary"][2], [0.0, 0.0, np.log(20 / 6)], atol=1e-6)  # Flat: no trend.
+
+
+def test_ensemble_members_are_independent_networks_in_one_program():
+    import jax
+    import jax.numpy as jnp
+
+    from jaxai.models.forecaster import ForecasterNet, LSTMForecaster
+
+    inputs = jnp.asarray(np.random.default_rng(0).uniform(0.5, 1.5, (3, 3, 12)), jnp.float32)  # [members, B, L]
+    mask = jnp.ones((3, 3, 12), jnp.float32)
+    fields = dict(horizon=4, hidden_size=8, embed_dim=4, mlp_dim=8, num_heads=2)
+    ensemble = LSTMForecaster(**fields, members=3)
+    params = ensemble.init(jax.random.key(0), inputs, mask)
+    outputs = ensemble.apply(params, inputs, mask)
+    assert outputs.shape == (3, 3, 4, 1) and np.all(np.isfinite(outputs))
+    same_input = ensemble.apply(params, jnp.broadcast_to(inputs[0], inputs.shape), mask)
+    assert not np.allclose(same_input[0], same_input[1])  # Each member has its own initialisation.
+    single = ForecasterNet(**fields)
+    count = lambda tree: sum(leaf.size for leaf in jax.tree.leaves(tree))
+    assert count(params) == 3 * count(single.init(jax.random.key(0), inputs[0], mask[0]))
+    member_1 = jax.tree.map(lambda leaf: leaf[1], params["params"]["members"])
+    np.testing.assert_allclose(single.apply({"params": member_1}, inputs[1], mask[1]), outputs[1], rtol=1e-5, atol=1e-6)
+    # One member is the plain network: the same parameters, initialisation and forecasts as ForecasterNet.
+    alone = LSTMForecaster(**fields)
+    np.testing.assert_array_equal(alone.apply(single.init(jax.random.key(0), inputs[0], mask[0]), inputs[:1], mask[:1])[0],
+                                  single.apply(single.init(jax.random.key(0), inputs[0], mask[0]), inputs[0], mask[0]))
+
+
+def test_each_ensemble_member_trains_as_it_would_alone(tmp_path):
+    import jax
+    import optax
+
+    from jaxai.tasks import forecasting
+
+    path = tmp_path / "series.csv"
+    write_csv(path, seasonal_series(16, 40, seed=3))
+    # A clip norm this small clips every step: a global norm would let one member's gradient shrink the other's.
+    config = load_config(SMOKE, ["data.name=csv_series", f"data.path={path}", "data.frequency=quarterly",
+                                 "data.input_length=12", "data.batch_size=8", "model.members=2",
+                                 "task.ensemble_input_lengths=(12, 8)", "optimizer.grad_clip_norm=1e-3"])
+    dataset = build_dataset(config.data, seed=0)
+    task = forecasting.build(config, dataset.info, total_steps=10)
+    batch = next(iter(dataset.train))
+    state = task.init(jax.random.key(0), batch)
+    shifted = state.replace(params=jax.tree.map(lambda leaf: leaf.at[1].multiply(1.5), state.params))
+    step = jax.jit(task.train_step)
+    updated, _ = step(state, batch, jax.random.key(1))
+    updated_shifted, _ = step(shifted, batch, jax.random.key(1))
+    first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)
+    for a, b in zip(jax.tree.leaves(first(updated.params)), jax.tree.leaves(first(updated_shifted.params))):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # Member 0 moved the same, whatever member 1 holds.
+    second = lambda tree: jax.tree.map(lambda leaf: leaf[1], tree)
+    assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(second(updated.params)),
+                                                      jax.tree.leaves(second(updated_shifted.params))))
+    # Per-member clipping is optax's global-norm clipping applied to each member on its own.
+    grads = {"a": np.random.default_rng(1).normal(size=(2, 3, 4)).astype(np.float32), "b": np.array([[0.1], [0.001]], np.float32)}
+    clipped = forecasting.clip_each_member(grads, 1.0)
+    clip = optax.clip_by_global_norm(1.0)
+    for member in range(2):
+        alone, _ = clip.update(jax.tree.map(lambda leaf: leaf[member], grads), clip.init(None))
+        for key in grads:
+            np.testing.assert_allclose(clipped[key][member], alone[key], rtol=1e-6)
+    with pytest.raises(ConfigError, match="model.members=0 must be >= 1"):
+        forecasting.build(load_config(SMOKE, ["model.members=0"]), dataset.info, total_steps=10)

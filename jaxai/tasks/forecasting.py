@@ -60,54 +60,64 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
     t = config.task
     horizon, period = int(dataset_info["horizon"]), int(dataset_info["period"])
     model = models.build_model(config.model, horizon=horizon)
+    members = int(config.model.members)
     quantiles = jnp.asarray(tuple(config.model.quantiles), jnp.float32)
-    tx = optim.make_optimizer(config.optimizer, total_steps)
+    clip_norm = float(config.optimizer.grad_clip_norm)
+    tx = optim.make_optimizer(member_optimizer_config(config.optimizer) if members > 1 else config.optimizer, total_steps)
     loss_name, quantile_weight = t.loss, float(t.quantile_weight)
     ids = tuple(dataset_info.get("series_ids", ()))
     deseasonalize, ensemble_lengths = bool(t.deseasonalize), tuple(int(k) for k in t.ensemble_input_lengths)
     use_history_summary = bool(t.history_summary)
 
-    def model_inputs(batch: Batch, inputs: jax.Array, input_mask: jax.Array) -> tuple[jax.Array, ...]:
-        return (inputs, input_mask, batch["history_summary"]) if use_history_summary else (inputs, input_mask)
-
     def forecast(params: Any, batch: Batch, input_mask: jax.Array) -> jax.Array:
-        """Scaled forecasts [B, h, Q]: the model on the (deseasonalised) inputs, re-seasonalised."""
+        """Scaled forecasts [M, B, h, Q] of the M members, each on its row of `input_mask` [M, B, L], re-seasonalised."""
         inputs = batch["inputs"] * input_mask
         if deseasonalize:
             inputs = inputs / batch["input_season"]
-        outputs = model.apply({"params": params}, *model_inputs(batch, inputs, input_mask))
+        summary = (jnp.broadcast_to(batch["history_summary"], (members, *batch["history_summary"].shape)),) if use_history_summary else ()
+        outputs = model.apply({"params": params}, inputs, input_mask, *summary)
         return outputs * batch["target_season"][..., None] if deseasonalize else outputs
 
+    def member_masks(batch: Batch) -> jax.Array:
+        return jnp.broadcast_to(batch["input_mask"], (members, *batch["input_mask"].shape))  # [M, B, L]
+
     def init(rng: jax.Array, batch: Batch) -> TrainState:
-        params, model_state = split_variables(model.init(rng, *model_inputs(batch, batch["inputs"], batch["input_mask"])))
+        inputs = jnp.broadcast_to(batch["inputs"], (members, *batch["inputs"].shape))
+        summary = (jnp.broadcast_to(batch["history_summary"], (members, *batch["history_summary"].shape)),) if use_history_summary else ()
+        params, model_state = split_variables(model.init(rng, inputs, member_masks(batch), *summary))
         return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), model_state=model_state)
 
     def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
         targets, weights = batch["targets"], batch["target_mask"]  # [B, h] scaled
-        input_mask = batch["input_mask"]
-        if ensemble_lengths:
-            lengths = jax.random.choice(rng, jnp.asarray(ensemble_lengths), (input_mask.shape[0], 1))
-            input_mask = input_mask * (jnp.arange(input_mask.shape[1]) >= input_mask.shape[1] - lengths)
+        input_mask = member_masks(batch)  # [M, B, L]
+        if ensemble_lengths:  # Each member draws its own input length per window.
+            lengths = jax.random.choice(rng, jnp.asarray(ensemble_lengths), (*input_mask.shape[:2], 1))
+            input_mask = input_mask * (jnp.arange(input_mask.shape[-1]) >= input_mask.shape[-1] - lengths)
 
         def loss_fn(params):
-            outputs = forecast(params, batch, input_mask)  # [B, h, Q]
-            point = point_loss(outputs[..., 0], targets, weights, batch["mase_scale"], loss_name)
-            pinball = pinball_loss(outputs[..., 1:], targets, weights, quantiles) if len(quantiles) else 0.0
-            return point + quantile_weight * pinball, (point, pinball)
+            outputs = forecast(params, batch, input_mask)  # [M, B, h, Q]
+            point = jax.vmap(lambda o: point_loss(o[..., 0], targets, weights, batch["mase_scale"], loss_name))(outputs)
+            pinball = (jax.vmap(lambda o: pinball_loss(o[..., 1:], targets, weights, quantiles))(outputs)
+                       if len(quantiles) else jnp.zeros(members))
+            # Summed over members, so each member's gradient is that of its own loss.
+            return jnp.sum(point + quantile_weight * pinball), (jnp.mean(point), jnp.mean(pinball))
 
         (loss, (point, pinball)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        metrics = {"loss": loss, loss_name: point}
+        if members > 1 and clip_norm > 0:
+            grads = clip_each_member(grads, clip_norm)
+        metrics = {"loss": loss / members, loss_name: point}
         if len(quantiles):
             metrics["pinball"] = pinball
         return state.apply_gradients(grads, tx), metrics
 
     def eval_step(state: TrainState, batch: Batch, rng: jax.Array) -> Metrics:
+        masks = member_masks(batch)
         if ensemble_lengths:
-            steps = jnp.arange(batch["inputs"].shape[1])
-            outputs = jnp.mean(jnp.stack([forecast(state.params, batch, batch["input_mask"] * (steps >= steps.size - k))
-                                          for k in ensemble_lengths]), axis=0)
+            steps = jnp.arange(masks.shape[-1])
+            outputs = jnp.mean(jnp.stack([jnp.mean(forecast(state.params, batch, masks * (steps >= steps.size - k)), axis=0)
+                                          for k in ensemble_lengths]), axis=0)  # The members', then the lengths' mean.
         else:
-            outputs = forecast(state.params, batch, batch["input_mask"])  # [B, h, Q]
+            outputs = jnp.mean(forecast(state.params, batch, masks), axis=0)  # [B, h, Q]: the members' mean.
         outputs = outputs * batch["scale"][:, None, None]  # Back to the series' units.
         return {"forecast": outputs[..., 0], "quantile_forecast": outputs[..., 1:], "truth": batch["truth"],
                 "history": batch["history"], "history_length": batch["history_length"], "mask": batch["mask"],
@@ -154,11 +164,29 @@ def check_config(config: ml_collections.ConfigDict, dataset_info: dict[str, Any]
     if not all(0 < k <= int(dataset_info["input_length"]) for k in t.ensemble_input_lengths):
         raise ConfigError(f"task.ensemble_input_lengths={tuple(t.ensemble_input_lengths)} must lie in 1..data.input_length="
                           f"{dataset_info['input_length']}.")
+    if int(m.members) < 1:
+        raise ConfigError(f"model.members={m.members} must be >= 1 (the networks in the ensemble; 1 = a single network).")
     if not all(0 < q < 1 for q in m.quantiles):
         raise ConfigError(f"model.quantiles={tuple(m.quantiles)} must be levels strictly between 0 and 1, e.g. (0.1, 0.9).")
     if config.train.early_stopping_metric in ("smape", "mase", "owa") and config.train.early_stopping_mode != "min":
         raise ConfigError(f"train.early_stopping_metric={config.train.early_stopping_metric!r} is lower-is-better; "
                           "set train.early_stopping_mode='min'.")
+
+
+def member_optimizer_config(optimizer: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The optimizer section without global-norm clipping: an ensemble clips each member's gradient on its own."""
+    optimizer = optimizer.copy_and_resolve_references()
+    with optimizer.unlocked():
+        optimizer.grad_clip_norm = 0.0
+    return optimizer
+
+
+def clip_each_member(grads: Any, max_norm: float) -> Any:
+    """Each member's gradient (leading axis of every leaf) clipped to `max_norm`, as optax.clip_by_global_norm alone."""
+    leaves = jax.tree.leaves(grads)
+    norms = jnp.sqrt(sum(jnp.sum(jnp.square(leaf).reshape(leaf.shape[0], -1), axis=1) for leaf in leaves))  # [M]
+    factors = jnp.where(norms < max_norm, 1.0, max_norm / jnp.maximum(norms, 1e-30))
+    return jax.tree.map(lambda leaf: leaf * factors.reshape((-1,) + (1,) * (leaf.ndim - 1)).astype(leaf.dtype), grads)
 
 
 def point_loss(forecast: jax.Array, targets: jax.Array, weights: jax.Array, mase_scale: jax.Array, name: str) -> jax.Array:
