@@ -238,15 +238,15 @@ def history_summary(before: PastValues, cuts: np.ndarray, scale: np.ndarray, hor
 
 def seasonal_mae(aligned: np.ndarray, lengths: np.ndarray, series: np.ndarray, cuts: np.ndarray, period: int) -> np.ndarray:
     """MASE's scale of each history before its cut: mean |x_t - x_{t-m}| (lag 1 where cut <= m), floored."""
+    rows, start = aligned[series], aligned.shape[1] - lengths[series]  # Only the batch's series; start: where each begins.
     result = np.empty(len(series), np.float64)
     for lag in {1, max(period, 1)}:
-        differences = np.abs(aligned[:, lag:] - aligned[:, :-lag])  # [N, longest - lag]
-        start = aligned.shape[1] - lengths  # Where each history starts: differences before start + lag are padding.
-        valid = np.arange(lag, aligned.shape[1])[None, :] >= (start + lag)[:, None]
-        sums = np.concatenate([np.zeros((len(aligned), 1)), np.cumsum(differences * valid, axis=1)], axis=1)
+        differences = np.abs(rows[:, lag:] - rows[:, :-lag])  # [B, longest - lag]
+        valid = np.arange(lag, aligned.shape[1])[None, :] >= (start + lag)[:, None]  # Differences before start + lag are padding.
+        sums = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(differences * valid, axis=1)], axis=1)
         # Differences ending before the cut (history index < cut) are columns < start + cut - lag.
-        end = start[series] + cuts - lag
-        value = sums[series, np.clip(end, 0, None)] / np.maximum(cuts - lag, 1)
+        end = start + cuts - lag
+        value = sums[np.arange(len(rows)), np.clip(end, 0, None)] / np.maximum(cuts - lag, 1)
         seasonal = (cuts > period) & (period > 1)
         use = seasonal if lag > 1 else ~seasonal
         result[use] = value[use]
