@@ -132,7 +132,9 @@ def test_tiny_csv_run_lowers_the_loss_and_reports_finite_metrics(tmp_path):
     write_csv(path, seasonal_series(24, 40, seed=1))
     overrides = ["train.progress_bar=False", "data.name=csv_series", f"data.path={path}", "data.frequency=quarterly",
                  "data.input_length=16", "data.batch_size=16", "data.eval_batch_size=24", "train.num_steps=60",
-                 "train.log_every=10", "train.eval_every=60", "train.checkpoint_every=60", "optimizer.learning_rate=3e-3"]
+                 "train.log_every=10", "train.eval_every=60", "train.checkpoint_every=60", "optimizer.learning_rate=3e-3",
+                 # Cuts near the start of 32-value histories see mostly padding: too noisy a loss for 60 steps to compare.
+                 "data.window_horizons=1.5"]
     metrics = train(load_config(SMOKE, [*overrides, "task.deseasonalize=False"]), str(tmp_path / "run"))
     losses = [record["loss"] for record in read_metrics(str(tmp_path / "run"), "train")]
     assert losses[-1] < 0.7 * losses[0], losses
