@@ -9,6 +9,8 @@ Eval (the 'test' split: one window per series at the end of its history, the off
 as truth): forecasts are unscaled and `summarize` reports the means over series of sMAPE and MASE
 (jaxai.tasks.forecast_metrics), Naive2's on the same series and OWA relative to it; with quantiles,
 each level's empirical coverage of the truth. `visualize` draws a few series' history, forecast and truth.
+With `model.members` > 1 the model is an ensemble: every member trains on its own loss (each drawing its own
+input lengths, its gradient clipped on its own) and eval forecasts the members' mean.
 """
 
 from __future__ import annotations
@@ -74,22 +76,23 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         inputs = batch["inputs"] * input_mask
         if deseasonalize:
             inputs = inputs / batch["input_season"]
-        summary = (jnp.broadcast_to(batch["history_summary"], (members, *batch["history_summary"].shape)),) if use_history_summary else ()
-        outputs = model.apply({"params": params}, inputs, input_mask, *summary)
+        outputs = model.apply({"params": params}, inputs, input_mask, *summaries(batch))
         return outputs * batch["target_season"][..., None] if deseasonalize else outputs
 
-    def member_masks(batch: Batch) -> jax.Array:
-        return jnp.broadcast_to(batch["input_mask"], (members, *batch["input_mask"].shape))  # [M, B, L]
+    def for_members(x: jax.Array) -> jax.Array:
+        return jnp.broadcast_to(x, (members, *x.shape))  # [M, ...]: every member sees the same windows.
+
+    def summaries(batch: Batch) -> tuple[jax.Array, ...]:
+        return (for_members(batch["history_summary"]),) if use_history_summary else ()
 
     def init(rng: jax.Array, batch: Batch) -> TrainState:
-        inputs = jnp.broadcast_to(batch["inputs"], (members, *batch["inputs"].shape))
-        summary = (jnp.broadcast_to(batch["history_summary"], (members, *batch["history_summary"].shape)),) if use_history_summary else ()
-        params, model_state = split_variables(model.init(rng, inputs, member_masks(batch), *summary))
+        variables = model.init(rng, for_members(batch["inputs"]), for_members(batch["input_mask"]), *summaries(batch))
+        params, model_state = split_variables(variables)
         return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), model_state=model_state)
 
     def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
         targets, weights = batch["targets"], batch["target_mask"]  # [B, h] scaled
-        input_mask = member_masks(batch)  # [M, B, L]
+        input_mask = for_members(batch["input_mask"])  # [M, B, L]
         if ensemble_lengths:  # Each member draws its own input length per window.
             lengths = jax.random.choice(rng, jnp.asarray(ensemble_lengths), (*input_mask.shape[:2], 1))
             input_mask = input_mask * (jnp.arange(input_mask.shape[-1]) >= input_mask.shape[-1] - lengths)
@@ -111,7 +114,7 @@ def build(config: ml_collections.ConfigDict, dataset_info: dict[str, Any], total
         return state.apply_gradients(grads, tx), metrics
 
     def eval_step(state: TrainState, batch: Batch, rng: jax.Array) -> Metrics:
-        masks = member_masks(batch)
+        masks = for_members(batch["input_mask"])
         if ensemble_lengths:
             steps = jnp.arange(masks.shape[-1])
             outputs = jnp.mean(jnp.stack([jnp.mean(forecast(state.params, batch, masks * (steps >= steps.size - k)), axis=0)
