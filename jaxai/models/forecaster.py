@@ -12,6 +12,7 @@ initialised networks in one program (an ensemble, as N-BEATS and the M4 winners 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -61,8 +62,9 @@ class LSTMForecaster(ForecasterNet):
             return network(self, inputs[0], input_mask[0], None if history_summary is None else history_summary[0])[None]
         ensemble = nn.vmap(ForecasterNet, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=0, out_axes=0,
                            axis_size=self.members, metadata_params={nn.PARTITION_NAME: None})
-        return ensemble(self.horizon, self.hidden_size, self.num_layers, self.embed_dim, self.num_heads, self.mlp_dim,
-                        self.quantiles, self.dtype, name="members")(inputs, input_mask, history_summary)
+        network_fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(ForecasterNet)
+                          if f.init and f.name not in ("parent", "name")}
+        return ensemble(**network_fields, name="members")(inputs, input_mask, history_summary)
 
 
 def network(module: ForecasterNet, inputs: jax.Array, input_mask: jax.Array, history_summary: jax.Array | None) -> jax.Array:
